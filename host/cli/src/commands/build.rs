@@ -1,0 +1,149 @@
+//! `wharf build`: compile an app's Rust services to components.
+//!
+//! Each service whose component is `{ cargo = "dir" }` is built with
+//! `cargo build --release --target wasm32-wasip2` (cargo's own progress is
+//! shown as it goes) and the resulting component is copied to
+//! `.wharf/build/<service>.wasm` beside the manifest, where `wharf up`
+//! reads it. The `wasm32-wasip2` target is installed with rustup if missing.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+use cargo_metadata::Message;
+use wharf_manifest::{ComponentSource, Manifest};
+
+use crate::app::built_component_path;
+
+/// The target every Wharf component is built for.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Runs `wharf build` on the manifest at (or in) `path`.
+pub fn run(path: &Path) -> anyhow::Result<()> {
+    let manifest = Manifest::load(path)?;
+    build_manifest(&manifest)
+}
+
+/// Builds every Cargo service of `manifest`.
+pub fn build_manifest(manifest: &Manifest) -> anyhow::Result<()> {
+    let cargo_services: Vec<_> = manifest
+        .services
+        .iter()
+        .filter_map(|s| match &s.component {
+            ComponentSource::Cargo { package_dir } => Some((s, package_dir)),
+            ComponentSource::File(_) => None,
+        })
+        .collect();
+    if cargo_services.is_empty() {
+        eprintln!("Nothing to build: every service names a prebuilt component.");
+        return Ok(());
+    }
+    ensure_wasm_target()?;
+    for (service, package_dir) in cargo_services {
+        eprintln!(
+            "Building service `{}` from {}",
+            service.name,
+            package_dir.display()
+        );
+        let wasm = build_package(package_dir)
+            .with_context(|| format!("failed to build service `{}`", service.name))?;
+        let dest = built_component_path(&manifest.dir, &service.name);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::copy(&wasm, &dest)
+            .with_context(|| format!("cannot copy {} to {}", wasm.display(), dest.display()))?;
+        let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "Built service `{}`: {} ({} KiB)",
+            service.name,
+            dest.display(),
+            size / 1024
+        );
+    }
+    Ok(())
+}
+
+/// Installs the `wasm32-wasip2` target through rustup when it is missing.
+pub fn ensure_wasm_target() -> anyhow::Result<()> {
+    let listed = match Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .stderr(Stdio::inherit())
+        .output()
+    {
+        Ok(output) if output.status.success() => output.stdout,
+        // Without rustup the toolchain may still have the target; let cargo
+        // say so if it does not.
+        _ => return Ok(()),
+    };
+    if String::from_utf8_lossy(&listed)
+        .lines()
+        .any(|line| line.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    eprintln!("Installing the {WASM_TARGET} target: rustup target add {WASM_TARGET}");
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .context("failed to run rustup")?;
+    if !status.success() {
+        bail!(
+            "could not install the {WASM_TARGET} target; run `rustup target add {WASM_TARGET}` and try again"
+        );
+    }
+    Ok(())
+}
+
+/// Builds the package in `package_dir` and returns its component's path.
+fn build_package(package_dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest_path = package_dir.join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(["build", "--release", "--target", WASM_TARGET])
+        .arg("--manifest-path")
+        .arg(&manifest_path)
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("failed to run cargo")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's output was not captured")?;
+    let canonical_manifest = manifest_path
+        .canonicalize()
+        .unwrap_or_else(|_| manifest_path.clone());
+    let mut wasm = None;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("failed to read cargo's output")?;
+        if let Message::CompilerArtifact(artifact) = message {
+            let same_package = Path::new(artifact.manifest_path.as_str())
+                .canonicalize()
+                .is_ok_and(|p| p == canonical_manifest);
+            if !same_package {
+                continue;
+            }
+            if let Some(file) = artifact
+                .filenames
+                .iter()
+                .find(|f| f.extension() == Some("wasm"))
+            {
+                wasm = Some(PathBuf::from(file.as_str()));
+            }
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    wasm.with_context(|| {
+        format!(
+            "{} produced no .wasm: is it a `cdylib` (or a binary) crate?",
+            manifest_path.display()
+        )
+    })
+}

@@ -1,0 +1,16 @@
+//! # wharf: the host binary's library half
+//!
+//! The `wharf` binary is a thin clap front end ([`cli`]) over these
+//! modules, kept in a library so integration tests can start a real host
+//! in-process on an ephemeral port:
+//!
+//! - [`app`]: a validated manifest → compiled services → an
+//!   [`wharf_http::HttpApp`].
+//! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
+//! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod logging;

@@ -1,0 +1,239 @@
+//! Harness: start a host in-process or as a child process on an ephemeral
+//! loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wharf_core::limits::InstanceLimits;
+use wharf_core::{Runtime, RuntimeConfig};
+use wharf_http::ServeOptions;
+use wharf_manifest::Manifest;
+
+/// A manifest written to a temporary folder.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn new(manifest: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wharf.toml"), manifest).unwrap();
+        Self { dir }
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.path().join("wharf.toml")
+    }
+}
+
+/// TOML for one service serving `component` at `routes`.
+pub fn service(name: &str, component: &str, routes: &[&str]) -> String {
+    let routes: Vec<String> = routes.iter().map(|r| format!("{r:?}")).collect();
+    format!(
+        "[service.{name}]\ncomponent = {component:?}\nroutes = [{}]\nversion = \"1.0.0\"\n\n",
+        routes.join(", ")
+    )
+}
+
+/// A host running in this process.
+pub struct InProcessHost {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: instances must be gone before the engine is.
+    _runtime: Arc<Runtime>,
+}
+
+impl InProcessHost {
+    pub async fn start(manifest: &str) -> (Self, TestApp) {
+        let app = TestApp::new(manifest);
+        let host = Self::start_manifest(Manifest::load(&app.manifest_path()).unwrap()).await;
+        (host, app)
+    }
+
+    pub async fn start_manifest(manifest: Manifest) -> Self {
+        Self::start_with(manifest, ServeOptions::default()).await
+    }
+
+    pub async fn start_with(manifest: Manifest, options: ServeOptions) -> Self {
+        let runtime = Arc::new(
+            Runtime::new(RuntimeConfig {
+                // Small pools: several tests run at once, each with its own
+                // engine, and each pool reserves address space up front.
+                limits: InstanceLimits {
+                    max_instances: 300,
+                    ..InstanceLimits::default()
+                },
+                ..RuntimeConfig::default()
+            })
+            .unwrap(),
+        );
+        let loaded = wharf::app::load(&runtime, manifest).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(wharf_http::serve(listener, loaded.http, options, async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Starts graceful shutdown and returns the server task.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap()
+    }
+}
+
+impl Drop for InProcessHost {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The `wharf` binary running as a child process.
+pub struct ChildHost {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+pub fn wharf_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wharf")
+}
+
+impl ChildHost {
+    /// Runs `wharf up <path> --listen 127.0.0.1:0` and waits for its banner.
+    pub fn start(path: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(wharf_bin())
+            .arg("up")
+            .arg(path)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let stderr_pipe = child.stderr.take().unwrap();
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                    let mut s = stderr.lock().unwrap();
+                    // Keep the captured log bounded.
+                    if s.len() < 1 << 20 {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Serving ")
+                    && let Some((_, url)) = rest.split_once(" on http://")
+                    && let Some(t) = tx.take()
+                {
+                    let addr: SocketAddr = url.trim_end_matches('/').parse().unwrap();
+                    let _ = t.send(addr);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let output = stderr.lock().unwrap().clone();
+                panic!("wharf did not start serving; stderr:\n{output}");
+            }
+        };
+        Self {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Peak resident set size of the host process so far, in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        read_status_kib(self.pid(), "VmHWM:") * 1024
+    }
+}
+
+impl Drop for ChildHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Runs `wharf <args>` to completion; returns (exit code, stdout, stderr).
+pub fn run_wharf(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(wharf_bin()).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,18 @@
+//! Integration tests: a real host (in-process on 127.0.0.1:0, or the `wharf`
+//! binary as a child process) driven by a real HTTP client, serving real
+//! components compiled from `host/test-programs` and `examples/` by
+//! `wharf-test-artifacts`' build script.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+mod compat;
+mod examples;
+mod failures;
+mod manifest_errors;
+mod outbound;
+mod refusals;
+mod routing;
+mod scaffold;
+mod shutdown;
+mod streaming;

@@ -1,0 +1,1 @@
+//! Outbound HTTP placeholder (filled in once the SDK outbound guest lands).

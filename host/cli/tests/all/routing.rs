@@ -1,0 +1,98 @@
+//! Routing: exact and prefix routes across several services, longest match
+//! wins, and unmatched paths get a short 404.
+
+use wharf_test_artifacts as art;
+
+use crate::common::{InProcessHost, client, service};
+
+#[tokio::test]
+async fn routes_to_the_longest_match_and_404s_the_rest() {
+    let manifest = [
+        service("hello", art::EXAMPLE_HELLO_COMPONENT, &["/", "/hello/..."]),
+        service("stats", art::EXAMPLE_JSON_API_COMPONENT, &["/api/..."]),
+        service(
+            "plain",
+            art::EXAMPLE_HELLO_WASI_COMPONENT,
+            &["/hello/plain/..."],
+        ),
+    ]
+    .concat();
+    let (host, _app) = InProcessHost::start(&manifest).await;
+    let client = client();
+
+    for (path, status, body_prefix) in [
+        ("/", 200, "Hello from Wharf!\n"),
+        ("/hello", 200, "Hello from Wharf!\n"),
+        ("/hello/anything/deep", 200, "Hello from Wharf!\n"),
+        (
+            "/hello/plain",
+            200,
+            "Hello from a plain wasi:http component!\n",
+        ),
+        (
+            "/hello/plain/x",
+            200,
+            "Hello from a plain wasi:http component!\n",
+        ),
+        ("/api/health", 200, "{"),
+        ("/nope", 404, "not found\n"),
+        ("/hellox", 404, "not found\n"),
+        ("/apifoo", 404, "not found\n"),
+    ] {
+        let response = client.get(host.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "GET {path} has a request id"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.starts_with(body_prefix), "GET {path}: body {body:?}");
+    }
+}
+
+#[tokio::test]
+async fn echoes_a_client_request_id_and_generates_one_otherwise() {
+    let manifest = service("hello", art::EXAMPLE_HELLO_COMPONENT, &["/..."]);
+    let (host, _app) = InProcessHost::start(&manifest).await;
+    let client = client();
+    let response = client
+        .get(host.url("/"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let a = client.get(host.url("/")).send().await.unwrap();
+    let b = client.get(host.url("/")).send().await.unwrap();
+    assert_ne!(a.headers()["x-request-id"], b.headers()["x-request-id"]);
+}
+
+#[tokio::test]
+async fn serves_http2_cleartext_with_prior_knowledge() {
+    let manifest = service("hello", art::EXAMPLE_HELLO_COMPONENT, &["/..."]);
+    let (host, _app) = InProcessHost::start(&manifest).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client.get(host.url("/")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.text().await.unwrap(), "Hello from Wharf!\n");
+}
+
+#[tokio::test]
+async fn reuses_one_keep_alive_connection_for_many_requests() {
+    // A single-connection pool: every request must go over the same socket,
+    // which only works if the server keeps it alive.
+    let manifest = service("hello", art::EXAMPLE_HELLO_COMPONENT, &["/..."]);
+    let (host, _app) = InProcessHost::start(&manifest).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let response = client.get(host.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+}

@@ -1,0 +1,240 @@
+//! Loading a component: bytes → compiled → linked → pre-instantiated.
+//!
+//! Everything that can be done once per service version happens here, at
+//! load, so the per-request path is only "new store, instantiate from the
+//! template, call". Anything wrong with a component is found here too and
+//! reported as a [`LoadError`] that names the problem: not Wasm, a core
+//! module instead of a component, an import the host does not provide, or no
+//! `wasi:http/incoming-handler` export.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+use wasmtime::component::Component;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::guest_log::LogTags;
+use crate::outbound::OutboundPolicy;
+use crate::runtime::Runtime;
+use crate::state::InstanceState;
+
+/// The export every HTTP service must provide (any 0.2.x minor version).
+pub const INCOMING_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2.x";
+
+/// Why a component was refused at load. Callers branch on it (the CLI exits
+/// non-zero, a deploy API answers 422), so it is a typed error.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("{origin} is not a WebAssembly file (it does not start with the `\\0asm` magic bytes)")]
+    NotWasm {
+        /// Where the bytes came from (a path, an upload).
+        origin: String,
+    },
+    /// A core module was given where a component is needed.
+    #[error(
+        "{origin} is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule {
+        /// Where the bytes came from.
+        origin: String,
+    },
+    /// wasmtime could not compile the component.
+    #[error("{origin} failed to compile: {reason}")]
+    Compile {
+        /// Where the bytes came from.
+        origin: String,
+        /// wasmtime's explanation, flattened to one line.
+        reason: String,
+    },
+    /// The component imports something this host does not provide.
+    #[error(
+        "{origin} imports `{import}`, which this host does not provide{detail}; Wharf provides WASI 0.2 (wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)"
+    )]
+    MissingImport {
+        /// Where the bytes came from.
+        origin: String,
+        /// The fully qualified import name, e.g. `acme:secret/vault`.
+        import: String,
+        /// Extra detail from the type checker (e.g. a type mismatch), if any.
+        detail: String,
+    },
+    /// The component exports no HTTP handler.
+    #[error("{origin} does not export `{expected}`, so it cannot serve HTTP (it exports: {found})")]
+    MissingExport {
+        /// Where the bytes came from.
+        origin: String,
+        /// What was expected.
+        expected: &'static str,
+        /// What the component does export, comma-separated.
+        found: String,
+    },
+    /// Linking failed for a reason other than a missing import.
+    #[error("{origin} could not be linked: {reason}")]
+    Link {
+        /// Where the bytes came from.
+        origin: String,
+        /// wasmtime's explanation, flattened to one line.
+        reason: String,
+    },
+}
+
+/// The name and version label of a service, shared by all its instances.
+#[derive(Debug, Clone)]
+pub struct ServiceIdentity {
+    /// Service name from the manifest.
+    pub name: Arc<str>,
+    /// Version label from the manifest.
+    pub version: Arc<str>,
+}
+
+/// One loaded version of an HTTP service: compiled, linked and
+/// pre-instantiated, ready to create an instance per request.
+pub struct HttpServiceTemplate {
+    identity: ServiceIdentity,
+    pre: ProxyPre<InstanceState>,
+    outbound: Arc<OutboundPolicy>,
+}
+
+impl HttpServiceTemplate {
+    /// Compiles, links and pre-instantiates `bytes`.
+    ///
+    /// `origin` names the bytes in error messages (usually the file path).
+    pub fn load(
+        runtime: &Runtime,
+        identity: ServiceIdentity,
+        bytes: &[u8],
+        origin: &str,
+        outbound: OutboundPolicy,
+    ) -> Result<Self, LoadError> {
+        let origin = origin.to_string();
+        check_header(bytes, &origin)?;
+        let component =
+            Component::new(runtime.engine(), bytes).map_err(|e| LoadError::Compile {
+                origin: origin.clone(),
+                reason: one_line(&e),
+            })?;
+        check_exports(runtime, &component, &origin)?;
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| link_error(&e, &origin))?;
+        let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::Link {
+            origin: origin.clone(),
+            reason: one_line(&e),
+        })?;
+        Ok(Self {
+            identity,
+            pre,
+            outbound: Arc::new(outbound),
+        })
+    }
+
+    /// Name and version of the service.
+    pub fn identity(&self) -> &ServiceIdentity {
+        &self.identity
+    }
+
+    /// The pre-instantiated component.
+    pub fn pre(&self) -> &ProxyPre<InstanceState> {
+        &self.pre
+    }
+
+    /// A fresh store for one request, deny-by-default, with the epoch
+    /// deadline set so the guest yields to other tasks at every tick.
+    pub fn new_store(&self, request_id: Arc<str>) -> Store<InstanceState> {
+        let tags = LogTags {
+            service: self.identity.name.clone(),
+            version: self.identity.version.clone(),
+            request_id,
+        };
+        let state = InstanceState::new(tags, self.outbound.clone());
+        let mut store = Store::new(self.pre.engine(), state);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+}
+
+/// Wasm binaries start with `\0asm` and a 4-byte version whose upper half
+/// is the layer: 0 for core modules, 1 for components.
+fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm {
+            origin: origin.to_string(),
+        });
+    }
+    if bytes[6..8] == [0, 0] {
+        return Err(LoadError::CoreModule {
+            origin: origin.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn check_exports(runtime: &Runtime, component: &Component, origin: &str) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let has_handler = exports
+        .iter()
+        .any(|name| name.starts_with("wasi:http/incoming-handler@0.2."));
+    if has_handler {
+        return Ok(());
+    }
+    Err(LoadError::MissingExport {
+        origin: origin.to_string(),
+        expected: INCOMING_HANDLER_EXPORT,
+        found: if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        },
+    })
+}
+
+/// wasmtime reports a missing import as "component imports instance `X`,
+/// but a matching implementation was not found in the linker"; pull `X` out
+/// so the user sees the name first.
+fn link_error(error: &wasmtime::Error, origin: &str) -> LoadError {
+    let message = error.to_string();
+    let import = message
+        .strip_prefix("component imports ")
+        .and_then(|rest| rest.split_once('`'))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_string());
+    match import {
+        Some(import) => {
+            let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
+            // When the whole interface is absent wasmtime still reports its
+            // first function as "missing"; that adds nothing to the name.
+            let absent = causes
+                .iter()
+                .any(|c| c.contains("implementation is missing"));
+            let detail = if causes.is_empty() || absent {
+                String::new()
+            } else {
+                format!(" ({})", causes.join(": "))
+            };
+            LoadError::MissingImport {
+                origin: origin.to_string(),
+                import,
+                detail,
+            }
+        }
+        None => LoadError::Link {
+            origin: origin.to_string(),
+            reason: one_line(error),
+        },
+    }
+}
+
+fn one_line(error: &wasmtime::Error) -> String {
+    error
+        .chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

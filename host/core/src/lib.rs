@@ -1,0 +1,35 @@
+//! # wharf-core: the narrowed wasmtime every Wharf trigger runs on
+//!
+//! This crate owns the parts of the host that do not depend on *how* a
+//! component is invoked (HTTP today, messages later):
+//!
+//! - [`runtime`]: the process-wide [`Runtime`] — one `wasmtime::Engine`
+//!   configured for the pooling instance allocator, epoch interruption and
+//!   async execution, plus the epoch ticker thread that drives it.
+//! - [`limits`]: per-instance resource limits and their defaults.
+//! - [`component`]: turning bytes into a compiled, linked and
+//!   pre-instantiated [`HttpServiceTemplate`], refusing anything that is not a
+//!   component, imports what the host lacks, or exports no HTTP handler.
+//! - [`state`]: [`InstanceState`], the per-request `Store` data, built
+//!   deny-by-default (no environment, no preopens, no network, empty stdin).
+//! - [`guest_log`]: guest stdout/stderr turned into bounded, tagged log events.
+//! - [`outbound`]: the allowlist every outgoing `wasi:http` request must pass.
+//!
+//! State lives in three tiers, as in Spin and `wasmtime serve`: the
+//! [`Runtime`] lives as long as the process; an [`HttpServiceTemplate`] lives
+//! as long as one version of a service (compiled code, `ProxyPre`, the
+//! allowlists computed from its manifest); an [`InstanceState`] lives for one
+//! request and is dropped with its `Store`.
+#![deny(missing_docs)]
+
+pub mod component;
+pub mod guest_log;
+pub mod limits;
+pub mod outbound;
+pub mod runtime;
+pub mod state;
+
+pub use component::{HttpServiceTemplate, LoadError, ServiceIdentity};
+pub use limits::InstanceLimits;
+pub use runtime::{Runtime, RuntimeConfig};
+pub use state::InstanceState;

@@ -1,0 +1,148 @@
+//! The process-wide wasmtime engine and its epoch ticker.
+//!
+//! One [`Runtime`] is created per host process. It fixes the engine settings
+//! every component is compiled for (so compiled code can be shared and
+//! cached), sizes the pooling allocator from [`InstanceLimits`], and runs a
+//! ticker thread that advances the engine epoch so long-running guests yield.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::limits::{DEFAULT_EPOCH_TICK, InstanceLimits};
+use crate::state::InstanceState;
+
+/// Settings fixed for the lifetime of a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Limits every instance is held to.
+    pub limits: InstanceLimits,
+    /// Interval between epoch ticks.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: InstanceLimits::default(),
+            epoch_tick: DEFAULT_EPOCH_TICK,
+        }
+    }
+}
+
+/// The engine shared by every service of the host.
+pub struct Runtime {
+    engine: Engine,
+    /// Every WASI 0.2 interface plus `wasi:http`, linked once and shared by
+    /// every service: what a guest may actually *do* is decided by its
+    /// per-instance state, not by which functions exist.
+    linker: Linker<InstanceState>,
+    limits: InstanceLimits,
+    /// Held so the ticker stops when the runtime is dropped.
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Creates the engine with the pooling allocator sized from `config`.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config(&config.limits))
+            .map_err(anyhow::Error::from)
+            .context("failed to configure the wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link WASI 0.2")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link wasi:http")?;
+        let ticker = EpochTicker::spawn(engine.clone(), config.epoch_tick)?;
+        Ok(Self {
+            engine,
+            linker,
+            limits: config.limits,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker holding every interface the host provides.
+    pub fn linker(&self) -> &Linker<InstanceState> {
+        &self.linker
+    }
+
+    /// The limits every instance is held to.
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
+    }
+}
+
+fn engine_config(limits: &InstanceLimits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Epoch interruption is how a guest that never calls the host still
+    // yields to other requests (and, later, how CPU limits are enforced).
+    config.epoch_interruption(true);
+
+    let n = limits.max_instances;
+    let mut pool = PoolingAllocationConfig::new();
+    // Components built by real toolchains contain several core instances
+    // (the program, shims, adapters), each possibly with a memory and table.
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .total_stacks(n)
+        .max_memory_size(limits.max_memory_bytes)
+        // Keep a little of each slot's memory and tables resident so reusing
+        // a warm slot does not fault every page back in.
+        .linear_memory_keep_resident(64 * 1024)
+        .table_keep_resident(16 * 1024);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Advances the engine epoch at a fixed interval on a dedicated thread.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn spawn(engine: Engine, tick: Duration) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("wharf-epoch".into())
+            .spawn({
+                let stop = stop.clone();
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                }
+            })
+            .context("failed to start the epoch ticker thread")?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

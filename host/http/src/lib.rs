@@ -1,0 +1,23 @@
+//! # wharf-http: the HTTP trigger
+//!
+//! This crate decides *when* a component runs for HTTP: it owns the hyper
+//! server (HTTP/1.1 with keep-alive and HTTP/2 cleartext on one port), the
+//! route table, and the per-request path that turns a hyper request into a
+//! fresh instance of the matching service and its response back into a
+//! streamed hyper response. Instances come from
+//! [`wharf_core::HttpServiceTemplate`]; this crate never compiles or links.
+//!
+//! - [`router`]: longest-match routing from paths to services.
+//! - [`handler`]: one request → one instance → one response.
+//! - [`server`]: accept loop and graceful shutdown, with the listener and
+//!   the shutdown signal supplied by the caller so tests can drive it on
+//!   port 0.
+#![deny(missing_docs)]
+
+pub mod handler;
+pub mod router;
+pub mod server;
+
+pub use handler::HttpApp;
+pub use router::Router;
+pub use server::{ServeOptions, serve};

@@ -1,0 +1,260 @@
+//! `wharf.toml`: the app manifest, parsed and strictly validated.
+//!
+//! This crate owns the manifest file format and every rule about it, so the
+//! rest of the host (the CLI, the HTTP router, later grants and limits) only
+//! ever sees a [`Manifest`] that is known to be valid: service names are
+//! usable as DNS labels, routes are parsed into [`Route`]s and do not
+//! conflict, and component paths are absolute and exist. Nothing here touches
+//! WebAssembly.
+//!
+//! # Format
+//!
+//! ```toml
+//! [app]                               # optional
+//! name = "shop"                       # optional; default: the manifest directory's name
+//!
+//! [service.hello]                     # one table per service; the key is the name
+//! component = "build/hello.wasm"      # a prebuilt component, relative to the manifest
+//! # or: component = { cargo = "services/hello" }   # a Cargo package that `wharf build` compiles
+//! routes = ["/", "/hello/..."]        # required, non-empty
+//! version = "1.0.0"                   # optional label, default "dev"
+//! ```
+//!
+//! # Errors
+//!
+//! Every mistake is reported with the file, line, column and key path, in the
+//! shape compilers use:
+//!
+//! ```text
+//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`
+//! ```
+//!
+//! All problems are collected and returned together
+//! ([`ManifestError::Multiple`]), so the user can fix them in one go.
+//!
+//! # Layout
+//!
+//! - `raw.rs`: private serde types that mirror the file, with spans. New
+//!   settings (`[service.x.limits]`, `files`, `outbound`) start there.
+//! - `validate.rs`: turns them into the public types below, collecting
+//!   problems.
+//! - `route.rs`: [`Route`] parsing and matching.
+//! - `error.rs`: [`ManifestError`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use wharf_manifest::Manifest;
+//!
+//! match Manifest::load(Path::new(".")) {
+//!     Ok(manifest) => {
+//!         for service in &manifest.services {
+//!             println!("{}: {:?}", service.name, service.routes);
+//!         }
+//!     }
+//!     Err(err) => eprintln!("{err}"),
+//! }
+//! ```
+
+mod error;
+mod raw;
+mod route;
+mod validate;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use error::ManifestError;
+pub use route::Route;
+
+/// The manifest's file name, looked for by [`Manifest::load`] in a directory.
+pub const MANIFEST_FILE_NAME: &str = "wharf.toml";
+
+/// A validated app manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Absolute path of the `wharf.toml` (for a manifest made by
+    /// [`Manifest::single_component`], of the component file).
+    pub file: PathBuf,
+    /// Absolute path of the directory holding [`file`](Self::file); relative
+    /// paths in the manifest are resolved against it.
+    pub dir: PathBuf,
+    /// `[app] name`, or the name of [`dir`](Self::dir) when absent.
+    pub app_name: String,
+    /// The services, in file order; never empty.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// One validated `[service.<name>]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// The service name: matches `^[a-z][a-z0-9-]{0,62}$`, so it can be used
+    /// as a DNS label (`inventory.internal`).
+    pub name: String,
+    /// Where the service's component comes from.
+    pub component: ComponentSource,
+    /// The paths the service answers, in file order; never empty, and no
+    /// route appears twice in the whole manifest.
+    pub routes: Vec<Route>,
+    /// A free-form label (`1.0.0`), `dev` by default: non-empty, at most 64
+    /// characters, no whitespace.
+    pub version: String,
+}
+
+/// Where a service's WebAssembly component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// A prebuilt component: an absolute path to a file that existed when the
+    /// manifest was validated.
+    File(PathBuf),
+    /// A Rust package that `wharf build` compiles to a component.
+    Cargo {
+        /// Absolute path of the package directory; it held a `Cargo.toml` when
+        /// the manifest was validated.
+        package_dir: PathBuf,
+    },
+}
+
+impl Manifest {
+    /// Reads and validates a manifest.
+    ///
+    /// `path` is either a `wharf.toml` file or a directory containing one.
+    /// Messages name the file through `path` as given, so a relative path
+    /// gives relative file names.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::NotFound`] if `path` is a directory without a
+    /// `wharf.toml`, [`ManifestError::Io`] if the file cannot be read, and
+    /// the errors of [`Manifest::parse`].
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let io_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ManifestError::Io { path, source }
+        };
+        let meta = fs::metadata(path).map_err(io_error(path))?;
+        let file = if meta.is_dir() {
+            path.join(MANIFEST_FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        let source = match fs::read_to_string(&file) {
+            Ok(source) => source,
+            Err(err) if meta.is_dir() && err.kind() == io::ErrorKind::NotFound => {
+                return Err(ManifestError::NotFound {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(err) => return Err(io_error(&file)(err)),
+        };
+        Manifest::parse(&source, &file)
+    }
+
+    /// Validates manifest text.
+    ///
+    /// `file` names the manifest in messages, and its directory is the base
+    /// for relative component paths (a bare `wharf.toml` means the current
+    /// directory). Component paths are checked on disk.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Invalid`] for a single problem,
+    /// [`ManifestError::Multiple`] for several; [`ManifestError::Io`] only if
+    /// `file` cannot be made absolute (no current directory).
+    pub fn parse(source: &str, file: &Path) -> Result<Manifest, ManifestError> {
+        let abs_file = std::path::absolute(file).map_err(|source| ManifestError::Io {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        validate::manifest(validate::Input {
+            source,
+            file,
+            abs_file,
+        })
+    }
+
+    /// A manifest for one prebuilt component, for `wharf up x.wasm`.
+    ///
+    /// The app is named after the file stem, and has one service named after
+    /// the stem too, made into a valid service name (lowercased, other
+    /// characters replaced by `-`, prefixed with `svc-` unless it starts with
+    /// a letter, cut to 63 characters). The service answers every path
+    /// (`/...`) and has version `dev`.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Io`] if `wasm` does not exist or is not a file.
+    pub fn single_component(wasm: &Path) -> Result<Manifest, ManifestError> {
+        let io_error = |source| ManifestError::Io {
+            path: wasm.to_path_buf(),
+            source,
+        };
+        let file = std::path::absolute(wasm).map_err(io_error)?;
+        let meta = fs::metadata(&file).map_err(io_error)?;
+        if meta.is_dir() {
+            return Err(io_error(io::ErrorKind::IsADirectory.into()));
+        }
+        if !meta.is_file() {
+            return Err(io_error(io::Error::other("not a regular file")));
+        }
+        let stem = file
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Manifest {
+            services: vec![ServiceSpec {
+                name: service_name_from(&stem),
+                component: ComponentSource::File(file.clone()),
+                routes: vec![Route::Prefix(String::new())],
+                version: validate::DEFAULT_VERSION.to_owned(),
+            }],
+            app_name: stem,
+            file,
+            dir,
+        })
+    }
+}
+
+/// Makes a valid service name out of arbitrary text (a file stem).
+fn service_name_from(text: &str) -> String {
+    let mut name: String = text
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name.insert_str(0, "svc-");
+    }
+    name.truncate(validate::MAX_SERVICE_NAME_LEN);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_name_from;
+    use crate::validate::is_valid_service_name;
+
+    #[test]
+    fn sanitises_file_stems_into_service_names() {
+        let cases = [
+            ("hello", "hello"),
+            ("Hello_World.v2", "hello-world-v2"),
+            ("2048", "svc-2048"),
+            ("-x", "svc--x"),
+            ("", "svc-"),
+            ("café", "caf-"),
+        ];
+        for (stem, name) in cases {
+            assert_eq!(service_name_from(stem), name, "{stem}");
+            assert!(is_valid_service_name(name), "{name}");
+        }
+        let long = service_name_from(&"a".repeat(100));
+        assert_eq!(long.len(), 63);
+        assert!(is_valid_service_name(&long));
+    }
+}

@@ -1,0 +1,99 @@
+//! The shape of `wharf.toml` as serde sees it.
+//!
+//! These types mirror the file one to one and stay private: they carry
+//! [`Spanned`] wrappers so validation can point at a line, and nothing else
+//! depends on them, so the file format can grow (new optional tables such as
+//! `[service.x.limits]`) without touching the public, validated types in the
+//! crate root. Every struct denies unknown fields so a typo is an error, not a
+//! silently ignored setting.
+//!
+//! To add a setting: add a field here, then turn it into a public field of the
+//! validated type in `validate.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_spanned::Spanned;
+
+/// The top-level table.
+///
+/// Services are deserialized one by one by the validator (so a mistake in one
+/// does not hide mistakes in the next); here `service` only checks that it is
+/// a table, and lets serde report unknown top-level keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawManifest {
+    /// `[app]`.
+    #[serde(default)]
+    pub(crate) app: Option<RawApp>,
+    /// `[service.<name>]`, one entry per service; see [`RawService`].
+    #[serde(default, rename = "service")]
+    pub(crate) _service: Option<BTreeMap<String, IgnoredAny>>,
+}
+
+/// `[app]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an `[app]` table")]
+pub(crate) struct RawApp {
+    /// `name = "shop"`.
+    pub(crate) name: Option<Spanned<String>>,
+}
+
+/// `[service.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a `[service.<name>]` table")]
+pub(crate) struct RawService {
+    /// `component = "x.wasm"` or `component = { cargo = "dir" }`.
+    pub(crate) component: Spanned<RawComponent>,
+    /// `routes = ["/", "/api/..."]`.
+    pub(crate) routes: Spanned<Vec<Spanned<String>>>,
+    /// `version = "1.0.0"`.
+    pub(crate) version: Option<Spanned<String>>,
+}
+
+/// The value of `component`: a path string or a `{ cargo = "dir" }` table.
+#[derive(Debug)]
+pub(crate) enum RawComponent {
+    /// `component = "build/hello.wasm"`.
+    File(String),
+    /// `component = { cargo = "services/hello" }`.
+    Cargo(RawCargo),
+}
+
+/// `component = { cargo = "services/hello" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a `{ cargo = \"dir\" }` table")]
+pub(crate) struct RawCargo {
+    /// The package directory.
+    pub(crate) cargo: Spanned<String>,
+}
+
+// Hand-written rather than `#[serde(untagged)]`, whose only error is "data did
+// not match any variant": this way a wrong type names what is expected, and a
+// typo inside the table is reported as an unknown field.
+impl<'de> Deserialize<'de> for RawComponent {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ComponentVisitor;
+
+        impl<'de> Visitor<'de> for ComponentVisitor {
+            type Value = RawComponent;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path to a `.wasm` file or a table like `{ cargo = \"dir\" }`")
+            }
+
+            fn visit_str<E: de::Error>(self, path: &str) -> Result<RawComponent, E> {
+                Ok(RawComponent::File(path.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawComponent, A::Error> {
+                RawCargo::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawComponent::Cargo)
+            }
+        }
+
+        deserializer.deserialize_any(ComponentVisitor)
+    }
+}

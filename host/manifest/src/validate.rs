@@ -1,0 +1,559 @@
+//! From TOML text to a validated [`Manifest`], collecting every problem.
+//!
+//! The document is parsed once into toml's spanned tree ([`DeTable`]). The
+//! top level and then each service are deserialized separately, so a typo in
+//! one service does not hide a mistake in the next, and every rule is checked
+//! on what did deserialize. Problems are collected with their byte offset and
+//! returned together, in file order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::raw::{RawComponent, RawManifest, RawService};
+use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
+
+/// Longest accepted service name; names become DNS labels (`x.internal`),
+/// which are limited to 63 bytes.
+pub(crate) const MAX_SERVICE_NAME_LEN: usize = 63;
+
+/// Longest accepted `version` label, in characters.
+const MAX_VERSION_LEN: usize = 64;
+
+/// Default `version` label.
+pub(crate) const DEFAULT_VERSION: &str = "dev";
+
+/// Where a manifest's text came from.
+pub(crate) struct Input<'a> {
+    /// The TOML text.
+    pub(crate) source: &'a str,
+    /// The file as the caller named it; used in messages only.
+    pub(crate) file: &'a Path,
+    /// Absolute path of the file.
+    pub(crate) abs_file: PathBuf,
+}
+
+/// Parses and validates a whole manifest.
+pub(crate) fn manifest(input: Input<'_>) -> Result<Manifest, ManifestError> {
+    let dir = input
+        .abs_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut v = Validator {
+        problems: Problems {
+            source: input.source,
+            file: input.file,
+            found: Vec::new(),
+        },
+        dir: &dir,
+        shown_dir: input.file.parent().unwrap_or(Path::new("")),
+    };
+
+    let root = match DeTable::parse(input.source) {
+        Ok(root) => root,
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            v.problems.report(span, "(syntax)", err.message());
+            return Err(v.problems.into_error());
+        }
+    };
+    let root_span = root.span();
+    let root = root.into_inner();
+
+    let top: Option<RawManifest> = v.problems.deserialize(
+        Spanned::new(root_span.clone(), DeValue::Table(root.clone())),
+        &KeyPath::root(),
+    );
+    let app_name = top
+        .and_then(|top| top.app)
+        .and_then(|app| app.name)
+        .map(|name| v.app_name(name))
+        .unwrap_or_else(|| default_app_name(&dir));
+
+    let services = v.services(root.get("service"));
+    v.check_route_conflicts(&services);
+
+    v.problems.finish()?;
+    Ok(Manifest {
+        file: input.abs_file,
+        dir,
+        app_name,
+        services: services.into_iter().filter_map(|s| s.spec).collect(),
+    })
+}
+
+/// The app name when `[app] name` is absent: the manifest directory's name.
+fn default_app_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app".to_owned())
+}
+
+/// Whether `name` is a valid service name: `^[a-z][a-z0-9-]{0,62}$`.
+pub(crate) fn is_valid_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= MAX_SERVICE_NAME_LEN
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// What validation learned about one `[service.<name>]` table.
+struct CheckedService {
+    /// The name, as written.
+    name: String,
+    /// The service's routes that parsed, with their index in `routes` and
+    /// their span, for conflict detection.
+    routes: Vec<(usize, Route, Range<usize>)>,
+    /// The service, if it is entirely valid.
+    spec: Option<ServiceSpec>,
+}
+
+struct Validator<'a> {
+    problems: Problems<'a>,
+    /// Absolute manifest directory: relative paths resolve against it.
+    dir: &'a Path,
+    /// The manifest directory as the caller named it, for messages.
+    shown_dir: &'a Path,
+}
+
+impl Validator<'_> {
+    fn app_name(&mut self, name: Spanned<String>) -> String {
+        if name.get_ref().is_empty() {
+            self.problems.report(
+                name.span(),
+                "app.name",
+                "app name must not be empty; leave `name` out to use the directory name",
+            );
+        }
+        name.into_inner()
+    }
+
+    /// Checks every `[service.<name>]` table, in file order.
+    fn services(&mut self, table: Option<&Spanned<DeValue<'_>>>) -> Vec<CheckedService> {
+        let Some(table) = table else {
+            self.problems.report(
+                0..0,
+                "service",
+                "no services: add at least one `[service.<name>]` table",
+            );
+            return Vec::new();
+        };
+        // Anything but a table has been reported by `RawManifest`.
+        let DeValue::Table(entries) = table.get_ref() else {
+            return Vec::new();
+        };
+        if entries.is_empty() {
+            self.problems.report(
+                table.span(),
+                "service",
+                "no services: add at least one `[service.<name>]` table",
+            );
+        }
+        let mut entries: Vec<_> = entries.iter().collect();
+        entries.sort_by_key(|(name, _)| name.span().start);
+        entries
+            .into_iter()
+            .map(|(name, value)| self.service(name, value.clone()))
+            .collect()
+    }
+
+    fn service(
+        &mut self,
+        name: &Spanned<std::borrow::Cow<'_, str>>,
+        value: Spanned<DeValue<'_>>,
+    ) -> CheckedService {
+        let at = KeyPath::root().key("service").key(name.get_ref());
+        let mut valid = true;
+        if !is_valid_service_name(name.get_ref()) {
+            valid = false;
+            self.problems.report(
+                name.span(),
+                &at,
+                format!(
+                    "invalid service name `{}`: use 1 to {MAX_SERVICE_NAME_LEN} lowercase \
+                     letters, digits or `-`, starting with a letter",
+                    name.get_ref()
+                ),
+            );
+        }
+        let mut checked = CheckedService {
+            name: name.get_ref().to_string(),
+            routes: Vec::new(),
+            spec: None,
+        };
+        let Some(raw) = self.problems.deserialize::<RawService>(value, &at) else {
+            return checked;
+        };
+
+        let component = self.component(raw.component, &at.key("component"));
+        valid &= component.is_some();
+
+        let routes_at = at.key("routes");
+        if raw.routes.get_ref().is_empty() {
+            valid = false;
+            self.problems.report(
+                raw.routes.span(),
+                &routes_at,
+                "at least one route is required, e.g. `routes = [\"/...\"]`",
+            );
+        }
+        for (index, route) in raw.routes.into_inner().into_iter().enumerate() {
+            match Route::parse(route.get_ref()) {
+                Ok(parsed) => checked.routes.push((index, parsed, route.span())),
+                Err(message) => {
+                    valid = false;
+                    self.problems
+                        .report(route.span(), routes_at.index(index), message);
+                }
+            }
+        }
+
+        let version = match raw.version {
+            Some(version) => {
+                valid &= self.version(&version, &at.key("version"));
+                version.into_inner()
+            }
+            None => DEFAULT_VERSION.to_owned(),
+        };
+
+        if let (true, Some(component)) = (valid, component) {
+            checked.spec = Some(ServiceSpec {
+                name: checked.name.clone(),
+                component,
+                routes: checked.routes.iter().map(|(_, r, _)| r.clone()).collect(),
+                version,
+            });
+        }
+        checked
+    }
+
+    fn version(&mut self, version: &Spanned<String>, at: &KeyPath) -> bool {
+        let text = version.get_ref();
+        let chars = text.chars().count();
+        let problem = if text.is_empty() {
+            "version must not be empty".to_owned()
+        } else if chars > MAX_VERSION_LEN {
+            format!("version is {chars} characters long; at most {MAX_VERSION_LEN} are allowed")
+        } else if text.chars().any(char::is_whitespace) {
+            format!("version `{text}` must not contain whitespace")
+        } else {
+            return true;
+        };
+        self.problems.report(version.span(), at, problem);
+        false
+    }
+
+    fn component(&mut self, raw: Spanned<RawComponent>, at: &KeyPath) -> Option<ComponentSource> {
+        let span = raw.span();
+        match raw.into_inner() {
+            RawComponent::File(path) => {
+                let problem = if path.is_empty() {
+                    "component path must not be empty".to_owned()
+                } else {
+                    let (abs, shown) = self.resolve(&path);
+                    match fs::metadata(&abs) {
+                        Ok(meta) if meta.is_file() => return Some(ComponentSource::File(abs)),
+                        Ok(_) if abs.join("Cargo.toml").is_file() => format!(
+                            "component `{shown}` is a directory, not a file; to build it from \
+                             source write `component = {{ cargo = \"{path}\" }}`"
+                        ),
+                        Ok(_) => format!("component `{shown}` is not a file"),
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                            format!("component file `{shown}` does not exist")
+                        }
+                        Err(err) => format!("cannot access component file `{shown}`: {err}"),
+                    }
+                };
+                self.problems.report(span, at, problem);
+                None
+            }
+            RawComponent::Cargo(cargo) => {
+                let span = cargo.cargo.span();
+                let at = at.key("cargo");
+                let path = cargo.cargo.into_inner();
+                let problem = if path.is_empty() {
+                    "cargo package directory must not be empty; use `.` for the manifest's \
+                     directory"
+                        .to_owned()
+                } else {
+                    let (abs, shown) = self.resolve(&path);
+                    match fs::metadata(&abs) {
+                        Ok(meta) if meta.is_dir() => {
+                            if abs.join("Cargo.toml").is_file() {
+                                return Some(ComponentSource::Cargo { package_dir: abs });
+                            }
+                            format!("cargo package directory `{shown}` has no Cargo.toml")
+                        }
+                        Ok(_) => format!("cargo package `{shown}` is not a directory"),
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                            format!("cargo package directory `{shown}` does not exist")
+                        }
+                        Err(err) => format!("cannot access cargo package `{shown}`: {err}"),
+                    }
+                };
+                self.problems.report(span, &at, problem);
+                None
+            }
+        }
+    }
+
+    /// Resolves a path from the manifest against the manifest directory:
+    /// the absolute path, and the path to show in messages (relative to
+    /// wherever the manifest path given by the caller is relative to).
+    fn resolve(&self, path: &str) -> (PathBuf, String) {
+        let joined = self.dir.join(path);
+        let abs = std::path::absolute(&joined).unwrap_or(joined);
+        let shown = self.shown_dir.join(path).display().to_string();
+        (abs, shown)
+    }
+
+    /// Reports every route that is already claimed, by the same service or
+    /// an earlier one, at its second occurrence.
+    fn check_route_conflicts(&mut self, services: &[CheckedService]) {
+        let mut seen: HashMap<&Route, (&str, Range<usize>)> = HashMap::new();
+        for service in services {
+            for (index, route, span) in &service.routes {
+                let Some((first_service, first_span)) = seen.get(route) else {
+                    seen.insert(route, (&service.name, span.clone()));
+                    continue;
+                };
+                let (line, column) = line_column(self.problems.source, first_span.start);
+                let message = if *first_service == service.name {
+                    format!(
+                        "route `{route}` is listed twice in service `{first_service}` (first at \
+                         line {line}, column {column})"
+                    )
+                } else {
+                    format!(
+                        "route `{route}` of service `{}` conflicts with the same route of \
+                         service `{first_service}` (line {line}, column {column})",
+                        service.name
+                    )
+                };
+                let at = KeyPath::root()
+                    .key("service")
+                    .key(&service.name)
+                    .key("routes")
+                    .index(*index);
+                self.problems.report(span.clone(), &at, message);
+            }
+        }
+    }
+}
+
+/// The problems found so far, each with its byte offset for sorting.
+struct Problems<'a> {
+    source: &'a str,
+    file: &'a Path,
+    found: Vec<(usize, ManifestError)>,
+}
+
+impl Problems<'_> {
+    fn report(&mut self, span: Range<usize>, key: impl fmt::Display, message: impl Into<String>) {
+        let (line, column) = line_column(self.source, span.start);
+        self.found.push((
+            span.start,
+            ManifestError::Invalid {
+                file: self.file.to_path_buf(),
+                line,
+                column,
+                key: key.to_string(),
+                message: message.into(),
+            },
+        ));
+    }
+
+    /// Deserializes `value` (found at `at`) into `T`, or reports why not.
+    fn deserialize<'de, T: Deserialize<'de>>(
+        &mut self,
+        value: Spanned<DeValue<'de>>,
+        at: &KeyPath,
+    ) -> Option<T> {
+        let value_span = value.span();
+        match serde_path_to_error::deserialize(ValueDeserializer::from(value)) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let key = at.extend(err.path());
+                let err = err.into_inner();
+                let span = err.span().unwrap_or(value_span);
+                let found = self.source.get(span.clone()).unwrap_or_default();
+                self.report(span, key, tomlish(err.message(), found));
+                None
+            }
+        }
+    }
+
+    /// `Ok` if nothing was found, else the problems in file order.
+    fn finish(self) -> Result<(), ManifestError> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    /// The problems found, in file order: one [`ManifestError::Invalid`] or
+    /// several in a [`ManifestError::Multiple`].
+    fn into_error(mut self) -> ManifestError {
+        self.found.sort_by_key(|(offset, _)| *offset);
+        let mut all: Vec<ManifestError> = self.found.into_iter().map(|(_, e)| e).collect();
+        match all.pop() {
+            Some(only) if all.is_empty() => only,
+            Some(last) => {
+                all.push(last);
+                ManifestError::Multiple(all)
+            }
+            None => ManifestError::Multiple(all),
+        }
+    }
+}
+
+/// Rewords serde's messages in TOML's terms: "table" and "array" where serde
+/// says "map" and "sequence". `found` is the source text the error points at;
+/// toml hands datetimes to serde as maps, which it tells apart.
+fn tomlish(message: &str, found: &str) -> String {
+    let found_type = if found.starts_with(|c: char| c.is_ascii_digit()) {
+        "datetime"
+    } else {
+        "table"
+    };
+    message
+        .replace(
+            "invalid type: map,",
+            &format!("invalid type: {found_type},"),
+        )
+        .replace("invalid type: sequence,", "invalid type: array,")
+        .replace("expected a map", "expected a table")
+        .replace("expected a sequence", "expected an array")
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// A key path such as `service.hello.routes[1]`, for messages.
+#[derive(Debug, Clone, Default)]
+struct KeyPath(Vec<Segment>);
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl KeyPath {
+    fn root() -> KeyPath {
+        KeyPath::default()
+    }
+
+    fn key(&self, key: &str) -> KeyPath {
+        let mut path = self.clone();
+        path.0.push(Segment::Key(key.to_owned()));
+        path
+    }
+
+    fn index(&self, index: usize) -> KeyPath {
+        let mut path = self.clone();
+        path.0.push(Segment::Index(index));
+        path
+    }
+
+    /// Appends a path reported by `serde_path_to_error`, leaving out the
+    /// internal keys through which toml delivers spans and datetimes.
+    fn extend(&self, path: &serde_path_to_error::Path) -> KeyPath {
+        let mut out = self.clone();
+        for segment in path {
+            match segment {
+                serde_path_to_error::Segment::Map { key } if key.starts_with("$__") => {}
+                serde_path_to_error::Segment::Map { key } => out.0.push(Segment::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => out.0.push(Segment::Index(*index)),
+                serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(root)");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(key) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    let bare = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if bare {
+                        f.write_str(key)?;
+                    } else {
+                        // TOML basic-string quoting, as the user would write it.
+                        write!(f, "\"{}\"", key.escape_debug())?;
+                    }
+                }
+                Segment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyPath, is_valid_service_name, line_column};
+
+    #[test]
+    fn computes_one_based_line_and_character_column() {
+        let source = "a = 1\nb = \"é\" x\n";
+        assert_eq!(line_column(source, 0), (1, 1));
+        assert_eq!(line_column(source, 4), (1, 5));
+        assert_eq!(line_column(source, 6), (2, 1));
+        // `x` comes after the two-byte `é`: byte 16, character column 10.
+        assert_eq!(line_column(source, 16), (2, 10));
+        assert_eq!(line_column(source, 999), (3, 1));
+    }
+
+    #[test]
+    fn quotes_keys_that_are_not_bare() {
+        let path = KeyPath::root()
+            .key("service")
+            .key("Hello World")
+            .key("routes")
+            .index(2);
+        assert_eq!(path.to_string(), "service.\"Hello World\".routes[2]");
+        assert_eq!(KeyPath::root().to_string(), "(root)");
+    }
+
+    #[test]
+    fn accepts_only_dns_label_service_names() {
+        for ok in ["a", "hello", "a-b-9", "x-", &"a".repeat(63)] {
+            assert!(is_valid_service_name(ok), "{ok}");
+        }
+        for bad in ["", "Hello", "9a", "-a", "a_b", "a.b", "é", &"a".repeat(64)] {
+            assert!(!is_valid_service_name(bad), "{bad}");
+        }
+    }
+}
