@@ -74,7 +74,7 @@ pub fn load(runtime: &Runtime, manifest: Manifest) -> anyhow::Result<LoadedApp> 
             identity,
             &bytes,
             &path.display().to_string(),
-            OutboundPolicy::default(),
+            OutboundPolicy::new(service.outbound.clone()),
         )
         .with_context(|| format!("service `{}` was refused", service.name))?;
         tracing::debug!(

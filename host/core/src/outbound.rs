@@ -9,75 +9,10 @@
 
 use std::sync::Arc;
 
+use wharf_manifest::AllowedOrigin;
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
 };
-
-/// One allowed origin: scheme, host (optionally `*.`-prefixed for any
-/// subdomain), and port (`None` = the scheme's default port).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedOrigin {
-    scheme: String,
-    host: String,
-    port: Option<u16>,
-}
-
-impl AllowedOrigin {
-    /// Parses `scheme://host[:port]`, e.g. `http://127.0.0.1:8081` or
-    /// `https://*.example.com`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` is not an origin: expected `scheme://host[:port]`"))?;
-        if scheme != "http" && scheme != "https" {
-            return Err(format!("`{s}`: scheme must be `http` or `https`"));
-        }
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('@') {
-            return Err(format!(
-                "`{s}` is not an origin: expected `scheme://host[:port]` with no path"
-            ));
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("`{s}`: `{port}` is not a port number"))?;
-                (host, Some(port))
-            }
-            _ => (rest, None),
-        };
-        if host.is_empty() {
-            return Err(format!("`{s}`: the host is empty"));
-        }
-        Ok(Self {
-            scheme: scheme.to_string(),
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    fn default_port(&self) -> u16 {
-        if self.scheme == "https" { 443 } else { 80 }
-    }
-
-    fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        if scheme != self.scheme {
-            return false;
-        }
-        let port = port.unwrap_or(self.default_port());
-        if port != self.port.unwrap_or(self.default_port()) {
-            return false;
-        }
-        let host = host.to_ascii_lowercase();
-        match self.host.strip_prefix("*.") {
-            Some(parent) => host
-                .strip_suffix(parent)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-            None => host == self.host,
-        }
-    }
-}
 
 /// The origins one service version may call. Empty means none: deny by
 /// default.
@@ -145,63 +80,5 @@ impl WasiHttpHooks for OutboundHooks {
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
             ))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy(origins: &[&str]) -> OutboundPolicy {
-        OutboundPolicy::new(
-            origins
-                .iter()
-                .map(|o| AllowedOrigin::parse(o))
-                .collect::<Result<_, _>>()
-                .unwrap_or_default(),
-        )
-    }
-
-    fn allows(p: &OutboundPolicy, uri: &str) -> bool {
-        p.allows(&uri.parse().unwrap_or_default())
-    }
-
-    #[test]
-    fn empty_policy_denies_everything() {
-        assert!(!allows(&policy(&[]), "http://127.0.0.1:80/"));
-    }
-
-    #[test]
-    fn exact_origin_matches_scheme_host_and_port() {
-        let p = policy(&["http://127.0.0.1:8081"]);
-        assert!(allows(&p, "http://127.0.0.1:8081/x"));
-        assert!(!allows(&p, "http://127.0.0.1:8082/x"));
-        assert!(!allows(&p, "https://127.0.0.1:8081/x"));
-        assert!(!allows(&p, "http://localhost:8081/x"));
-    }
-
-    #[test]
-    fn default_ports_are_implied() {
-        let p = policy(&["https://api.example.com"]);
-        assert!(allows(&p, "https://api.example.com/"));
-        assert!(allows(&p, "https://api.example.com:443/"));
-        assert!(!allows(&p, "https://api.example.com:8443/"));
-    }
-
-    #[test]
-    fn wildcard_matches_subdomains_only() {
-        let p = policy(&["https://*.example.com"]);
-        assert!(allows(&p, "https://a.example.com/"));
-        assert!(allows(&p, "https://a.b.example.com/"));
-        assert!(!allows(&p, "https://example.com/"));
-        assert!(!allows(&p, "https://badexample.com/"));
-    }
-
-    #[test]
-    fn malformed_origins_are_rejected() {
-        assert!(AllowedOrigin::parse("127.0.0.1").is_err());
-        assert!(AllowedOrigin::parse("ftp://x").is_err());
-        assert!(AllowedOrigin::parse("http://x/path").is_err());
-        assert!(AllowedOrigin::parse("http://x:notaport").is_err());
     }
 }

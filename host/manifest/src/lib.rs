@@ -26,7 +26,7 @@
 //! shape compilers use:
 //!
 //! ```text
-//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`
+//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`
 //! ```
 //!
 //! All problems are collected and returned together
@@ -58,6 +58,7 @@
 //! ```
 
 mod error;
+mod grants;
 mod raw;
 mod route;
 mod validate;
@@ -67,6 +68,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use error::ManifestError;
+pub use grants::AllowedOrigin;
 pub use route::Route;
 
 /// The manifest's file name, looked for by [`Manifest::load`] in a directory.
@@ -101,6 +103,8 @@ pub struct ServiceSpec {
     /// A free-form label (`1.0.0`), `dev` by default: non-empty, at most 64
     /// characters, no whitespace.
     pub version: String,
+    /// Origins the service may send HTTP requests to; empty means none.
+    pub outbound: Vec<AllowedOrigin>,
 }
 
 /// Where a service's WebAssembly component comes from.
@@ -210,6 +214,7 @@ impl Manifest {
                 component: ComponentSource::File(file.clone()),
                 routes: vec![Route::Prefix(String::new())],
                 version: validate::DEFAULT_VERSION.to_owned(),
+                outbound: Vec::new(),
             }],
             app_name: stem,
             file,

@@ -51,6 +51,8 @@ pub(crate) struct RawService {
     pub(crate) routes: Spanned<Vec<Spanned<String>>>,
     /// `version = "1.0.0"`.
     pub(crate) version: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) outbound: Vec<Spanned<String>>,
 }
 
 /// The value of `component`: a path string or a `{ cargo = "dir" }` table.

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use crate::grants::AllowedOrigin;
 use crate::raw::{RawComponent, RawManifest, RawService};
 use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
 
@@ -224,12 +225,26 @@ impl Validator<'_> {
             None => DEFAULT_VERSION.to_owned(),
         };
 
+        let outbound_at = at.key("outbound");
+        let mut outbound = Vec::with_capacity(raw.outbound.len());
+        for (index, origin) in raw.outbound.iter().enumerate() {
+            match AllowedOrigin::parse(origin.get_ref()) {
+                Ok(parsed) => outbound.push(parsed),
+                Err(message) => {
+                    valid = false;
+                    self.problems
+                        .report(origin.span(), outbound_at.index(index), message);
+                }
+            }
+        }
+
         if let (true, Some(component)) = (valid, component) {
             checked.spec = Some(ServiceSpec {
                 name: checked.name.clone(),
                 component,
                 routes: checked.routes.iter().map(|(_, r, _)| r.clone()).collect(),
                 version,
+                outbound,
             });
         }
         checked

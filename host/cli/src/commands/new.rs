@@ -67,11 +67,11 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `wharf-sdk` dependency line for a scaffold.
+/// The value of the scaffold's `wharf-sdk = …` dependency.
 fn sdk_dependency() -> String {
     let in_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk");
     match in_tree.canonicalize() {
-        Ok(path) => format!("wharf-sdk = {{ path = {:?} }}", path.display().to_string()),
-        Err(_) => format!("wharf-sdk = \"{}\"", env!("CARGO_PKG_VERSION")),
+        Ok(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+        Err(_) => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
     }
 }

@@ -1,0 +1,61 @@
+//! Paths to the guest components the integration tests load.
+//!
+//! # How it works
+//!
+//! `build.rs` runs a nested
+//! `cargo build --release --target wasm32-wasip2 --target-dir <workspace>/target/guests`
+//! over the guest test programs (`host/test-programs`, package
+//! `wharf-test-programs`) and the examples (`examples/hello`,
+//! `examples/json-api`, `examples/hello-wasi`). The wasm32-wasip2 linker emits
+//! components directly, so every `host/test-programs/src/bin/<name>.rs` and
+//! every example ends up as one component `.wasm`. The build script reads
+//! cargo's JSON messages to find each file and generates, into this crate:
+//!
+//! - one `pub const <NAME>_COMPONENT: &str` per test program, holding the
+//!   absolute path of its `.wasm` (e.g. [`HTTP_HELLO_COMPONENT`]);
+//! - one `pub const EXAMPLE_<NAME>_COMPONENT: &str` per example
+//!   (e.g. [`EXAMPLE_JSON_API_COMPONENT`]);
+//! - a `foreach_<suite>!` macro per program name prefix (`http_`, `cli_`) that
+//!   calls a macro once with each program's name, so a test crate can make
+//!   a missing test a compile error (see below);
+//! - [`WORKSPACE_ROOT`] and [`EXAMPLES_DIR`].
+//!
+//! Program names must start with a known suite prefix (`http_` for
+//! `wasi:http` components, `cli_` for commands); the build fails on any
+//! other name. Each program's expected behaviour is written down in
+//! `host/test-programs/README.md` under "Expectations".
+//!
+//! The nested build reruns only when guest sources change (test programs,
+//! SDK, WIT, examples, `Cargo.lock`) or a produced `.wasm` disappears.
+//!
+//! # Example
+//!
+//! In a test crate, make every `http_*` program need a test of the same name,
+//! and load components by path:
+//!
+//! ```no_run
+//! macro_rules! assert_test_exists {
+//!     ($name:ident) => {
+//!         #[allow(unused_imports)]
+//!         use self::$name as _;
+//!     };
+//! }
+//! wharf_test_artifacts::foreach_http!(assert_test_exists);
+//!
+//! fn http_hello() {
+//!     let wasm = std::fs::read(wharf_test_artifacts::HTTP_HELLO_COMPONENT);
+//!     // ... load it into the host and send a request ...
+//! #   let _ = wasm;
+//! }
+//! # fn http_env() {}
+//! # fn http_trap() {}
+//! # fn http_stream() {}
+//! # fn http_sleep() {}
+//! # fn http_wasi_0_2_0() {}
+//! # fn http_wstd() {}
+//! # fn http_unknown_import() {}
+//! # fn http_newer_minor() {}
+//! # fn main() {}
+//! ```
+
+include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));

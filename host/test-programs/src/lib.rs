@@ -1,0 +1,96 @@
+//! Shared helpers for the guest test programs in `src/bin/`.
+//!
+//! Every `src/bin/<suite>_<name>.rs` is compiled for `wasm32-wasip2` into its
+//! own component by `host/test-programs/artifacts/build.rs`; see this crate's
+//! `README.md` for the naming scheme and each program's contract. These
+//! helpers wrap the raw `wasi:http` 0.2.4 bindings (the `wasi` crate) that most
+//! programs use, so each program only spells out the behaviour it tests.
+//!
+//! Test programs are allowed to panic: a panic turns into a trap, which the
+//! host must survive, and several programs trap on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use wasi::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+/// Largest chunk the streaming programs read or write at once (64 KiB).
+pub const CHUNK: usize = 64 * 1024;
+
+/// Sets a response with `status`, an optional `content-type` and no
+/// `content-length`, and returns its body for the caller to stream into.
+pub fn start_response(
+    out: ResponseOutparam,
+    status: u16,
+    content_type: Option<&str>,
+) -> OutgoingBody {
+    let headers = Fields::new();
+    if let Some(content_type) = content_type {
+        headers
+            .append("content-type", content_type.as_bytes())
+            .expect("content-type header");
+    }
+    let response = OutgoingResponse::new(headers);
+    response.set_status_code(status).expect("status code");
+    let body = response.body().expect("response body");
+    ResponseOutparam::set(out, Ok(response));
+    body
+}
+
+/// Sends a complete `text/plain` response.
+pub fn respond(out: ResponseOutparam, status: u16, text: &str) {
+    let body = start_response(out, status, Some("text/plain"));
+    let stream = body.write().expect("body stream");
+    write_all(&stream, text.as_bytes());
+    stream.blocking_flush().expect("flush");
+    drop(stream);
+    OutgoingBody::finish(body, None).expect("finish body");
+}
+
+/// Writes all of `bytes`, never more than `check-write` permits per call,
+/// blocking on the stream's pollable while the host applies backpressure.
+pub fn write_all(stream: &OutputStream, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let permit = stream.check_write().expect("check-write");
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = usize::try_from(permit)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        stream.write(&bytes[..n]).expect("write");
+        bytes = &bytes[n..];
+    }
+}
+
+/// Reads the next chunk (at most [`CHUNK`] bytes) of `stream`, blocking until
+/// one is available; `Ok(None)` once the stream is closed.
+pub fn read_chunk(stream: &InputStream) -> Result<Option<Vec<u8>>, String> {
+    match stream.blocking_read(CHUNK as u64) {
+        Ok(chunk) => Ok(Some(chunk)),
+        Err(StreamError::Closed) => Ok(None),
+        Err(StreamError::LastOperationFailed(e)) => Err(e.to_debug_string()),
+    }
+}
+
+/// The request's path without its query, e.g. `/download`.
+pub fn path(request: &IncomingRequest) -> String {
+    let full = request.path_with_query().unwrap_or_default();
+    match full.split_once('?') {
+        Some((path, _)) => path.to_string(),
+        None => full,
+    }
+}
+
+/// The value of query parameter `name`, if present (no percent-decoding:
+/// the programs only take numbers).
+pub fn query_param(request: &IncomingRequest, name: &str) -> Option<String> {
+    let full = request.path_with_query()?;
+    let (_, query) = full.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| value.to_string())
+    })
+}
