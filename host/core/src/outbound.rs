@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use wharf_manifest::AllowedOrigin;
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
 };
+use wharf_manifest::AllowedOrigin;
 
 /// The origins one service version may call. Empty means none: deny by
 /// default.

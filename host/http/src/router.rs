@@ -36,7 +36,7 @@ impl Router {
         }
         router
             .prefixes
-            .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()));
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         router
     }
 

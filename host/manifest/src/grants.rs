@@ -71,7 +71,6 @@ impl AllowedOrigin {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

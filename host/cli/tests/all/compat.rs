@@ -44,3 +44,9 @@ async fn runs_a_component_importing_wasi_cli_environment_with_an_empty_environme
     assert_eq!(status, 200);
     assert!(body.starts_with("vars=0\nargs=0\n"), "{body:?}");
 }
+
+#[tokio::test]
+async fn runs_a_component_importing_a_newer_wasi_minor() {
+    let (status, body) = get_body(art::HTTP_NEWER_MINOR_COMPONENT, "/").await;
+    assert_eq!((status, body.as_str()), (200, "env=0\n"));
+}

@@ -14,5 +14,6 @@ mod outbound;
 mod refusals;
 mod routing;
 mod scaffold;
+mod sdk;
 mod shutdown;
 mod streaming;

@@ -80,9 +80,14 @@ fn every_problem_is_reported_at_once() {
         "[service.Bad]\ncomponent = {c}\nroutes = [\"/\"]\n\n[service.good]\ncomponent = {c}\nroutes = [\"nope\"]\n",
         c = component()
     ));
-    assert!(stderr.contains("<dir>/wharf.toml:1:10: service.Bad: invalid service name `Bad`"), "{stderr}");
     assert!(
-        stderr.contains("<dir>/wharf.toml:7:11: service.good.routes[0]: route `nope` must start with `/`"),
+        stderr.contains("<dir>/wharf.toml:1:10: service.Bad: invalid service name `Bad`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "<dir>/wharf.toml:7:11: service.good.routes[0]: route `nope` must start with `/`"
+        ),
         "{stderr}"
     );
 }
@@ -100,7 +105,9 @@ fn a_malformed_outbound_origin_is_an_error() {
         component()
     ));
     assert!(
-        stderr.contains("<dir>/wharf.toml:4:28: service.hello.outbound[1]: `example.com` is not an origin"),
+        stderr.contains(
+            "<dir>/wharf.toml:4:28: service.hello.outbound[1]: `example.com` is not an origin"
+        ),
         "{stderr}"
     );
 }
