@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use wharf_core::outbound::OutboundPolicy;
-use wharf_core::{HttpServiceTemplate, Runtime, ServiceIdentity};
+use wharf_core::{HttpServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
 use wharf_http::{HttpApp, Router};
 use wharf_manifest::{ComponentSource, Manifest, ServiceSpec};
 
@@ -74,7 +73,7 @@ pub fn load(runtime: &Runtime, manifest: Manifest) -> anyhow::Result<LoadedApp> 
             identity,
             &bytes,
             &path.display().to_string(),
-            OutboundPolicy::new(service.outbound.clone()),
+            ServicePolicy::from_spec(service),
         )
         .with_context(|| format!("service `{}` was refused", service.name))?;
         tracing::debug!(

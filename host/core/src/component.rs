@@ -9,12 +9,14 @@
 
 use std::sync::Arc;
 
-use wasmtime::Store;
 use wasmtime::component::Component;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::concurrency::ConcurrencyLimit;
 use crate::guest_log::LogTags;
-use crate::outbound::OutboundPolicy;
+use crate::limiter::LimitHit;
+use crate::policy::ServicePolicy;
 use crate::runtime::Runtime;
 use crate::state::InstanceState;
 
@@ -69,6 +71,18 @@ pub enum LoadError {
         /// What the component does export, comma-separated.
         found: String,
     },
+    /// The service asks for more memory per instance than the host allows.
+    #[error(
+        "{origin}: a memory limit of {requested} bytes exceeds the host's per-instance maximum of {maximum} bytes"
+    )]
+    MemoryLimitTooLarge {
+        /// Where the bytes came from.
+        origin: String,
+        /// The service's limit.
+        requested: u64,
+        /// The host's maximum.
+        maximum: u64,
+    },
     /// Linking failed for a reason other than a missing import.
     #[error("{origin} could not be linked: {reason}")]
     Link {
@@ -93,7 +107,10 @@ pub struct ServiceIdentity {
 pub struct HttpServiceTemplate {
     identity: ServiceIdentity,
     pre: ProxyPre<InstanceState>,
-    outbound: Arc<OutboundPolicy>,
+    policy: ServicePolicy,
+    /// CPU-time budget in epoch ticks.
+    tick_budget: u64,
+    concurrency: ConcurrencyLimit,
 }
 
 impl HttpServiceTemplate {
@@ -105,9 +122,17 @@ impl HttpServiceTemplate {
         identity: ServiceIdentity,
         bytes: &[u8],
         origin: &str,
-        outbound: OutboundPolicy,
+        policy: ServicePolicy,
     ) -> Result<Self, LoadError> {
         let origin = origin.to_string();
+        let maximum = runtime.limits().max_memory_bytes as u64;
+        if policy.limits.memory_bytes > maximum {
+            return Err(LoadError::MemoryLimitTooLarge {
+                origin,
+                requested: policy.limits.memory_bytes,
+                maximum,
+            });
+        }
         check_header(bytes, &origin)?;
         let component =
             Component::new(runtime.engine(), bytes).map_err(|e| LoadError::Compile {
@@ -123,11 +148,29 @@ impl HttpServiceTemplate {
             origin: origin.clone(),
             reason: one_line(&e),
         })?;
+        let limits = &policy.limits;
+        let concurrency = ConcurrencyLimit::new(
+            limits.max_concurrent,
+            limits.max_queued,
+            limits.queue_timeout,
+        );
         Ok(Self {
             identity,
             pre,
-            outbound: Arc::new(outbound),
+            tick_budget: policy.cpu_ticks(runtime.epoch_tick()),
+            policy,
+            concurrency,
         })
+    }
+
+    /// Grants and limits of this version.
+    pub fn policy(&self) -> &ServicePolicy {
+        &self.policy
+    }
+
+    /// The service's concurrency limit.
+    pub fn concurrency(&self) -> &ConcurrencyLimit {
+        &self.concurrency
     }
 
     /// Name and version of the service.
@@ -140,19 +183,31 @@ impl HttpServiceTemplate {
         &self.pre
     }
 
-    /// A fresh store for one request, deny-by-default, with the epoch
-    /// deadline set so the guest yields to other tasks at every tick.
-    pub fn new_store(&self, request_id: Arc<str>) -> Store<InstanceState> {
+    /// A fresh store for one request: deny-by-default state, the memory
+    /// limiter, and an epoch callback that yields to other tasks at every
+    /// tick and interrupts the guest once its CPU-time budget is spent.
+    pub fn new_store(&self, request_id: Arc<str>) -> anyhow::Result<Store<InstanceState>> {
         let tags = LogTags {
             service: self.identity.name.clone(),
             version: self.identity.version.clone(),
             request_id,
         };
-        let state = InstanceState::new(tags, self.outbound.clone());
+        let state = InstanceState::new(tags, &self.policy, self.tick_budget)?;
         let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        store
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.ticks += 1;
+            if state.ticks >= state.tick_budget {
+                state.limit_hit = Some(LimitHit::CpuTime);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Yielding at every tick is what keeps a busy guest from
+            // starving the other tasks on its worker thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(store)
     }
 }
 

@@ -14,6 +14,10 @@
 //!   deny-by-default (no environment, no preopens, no network, empty stdin).
 //! - [`guest_log`]: guest stdout/stderr turned into bounded, tagged log events.
 //! - [`outbound`]: the allowlist every outgoing `wasi:http` request must pass.
+//! - [`policy`]: a service version's grants and limits, computed at load.
+//! - [`limiter`]: memory and CPU-time enforcement inside a store.
+//! - [`concurrency`]: per-service concurrency limit and bounded wait queue.
+//! - [`config`]: `wasi:config/store`, serving a service's variables.
 //!
 //! State lives in three tiers, as in Spin and `wasmtime serve`: the
 //! [`Runtime`] lives as long as the process; an [`HttpServiceTemplate`] lives
@@ -23,13 +27,19 @@
 #![deny(missing_docs)]
 
 pub mod component;
+pub mod concurrency;
+pub mod config;
 pub mod guest_log;
+pub mod limiter;
 pub mod limits;
 pub mod outbound;
+pub mod policy;
 pub mod runtime;
 pub mod state;
 
 pub use component::{HttpServiceTemplate, LoadError, ServiceIdentity};
+pub use limiter::LimitHit;
 pub use limits::InstanceLimits;
+pub use policy::ServicePolicy;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use state::InstanceState;

@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-/// Default linear memory available to one instance.
-pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+/// Default ceiling on any one instance's linear memory, host-wide. Each
+/// service sets its own (smaller) limit in its manifest; this is the most
+/// any service may ask for, and sizes the pooling allocator's slots.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Default number of instances that may be alive at once across the host.
 ///
@@ -27,8 +29,7 @@ pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Limits applied to every instance of every service.
 #[derive(Debug, Clone)]
 pub struct InstanceLimits {
-    /// Maximum linear memory per instance; growth past it fails inside the
-    /// guest.
+    /// Ceiling on any instance's linear memory, whatever its service asks.
     pub max_memory_bytes: usize,
     /// Maximum number of instances alive at once across the host.
     pub max_instances: u32,

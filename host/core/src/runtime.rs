@@ -38,6 +38,7 @@ impl Default for RuntimeConfig {
 /// The engine shared by every service of the host.
 pub struct Runtime {
     engine: Engine,
+    epoch_tick: Duration,
     /// Every WASI 0.2 interface plus `wasi:http`, linked once and shared by
     /// every service: what a guest may actually *do* is decided by its
     /// per-instance state, not by which functions exist.
@@ -61,8 +62,12 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:http")?;
         let ticker = EpochTicker::spawn(engine.clone(), config.epoch_tick)?;
+        crate::config::add_to_linker(&mut linker, InstanceState::config_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link wasi:config")?;
         Ok(Self {
             engine,
+            epoch_tick: config.epoch_tick,
             linker,
             limits: config.limits,
             _ticker: ticker,
@@ -77,6 +82,11 @@ impl Runtime {
     /// The linker holding every interface the host provides.
     pub fn linker(&self) -> &Linker<InstanceState> {
         &self.linker
+    }
+
+    /// Interval between epoch ticks: the unit of CPU-time accounting.
+    pub fn epoch_tick(&self) -> Duration {
+        self.epoch_tick
     }
 
     /// The limits every instance is held to.

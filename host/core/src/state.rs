@@ -3,17 +3,22 @@
 //! An [`InstanceState`] is created for one request and dropped with its
 //! store. It is built deny-by-default: the WASI context starts from
 //! `WasiCtxBuilder::new()` (no environment variables, no arguments, no
-//! preopened directories, no network, empty stdin) and only the guest's
-//! stdout/stderr are wired, to the host log.
+//! preopened directories, no socket address allowed, empty stdin), and only
+//! what the service's [`ServicePolicy`] grants is added: its variables, its
+//! directories (through cap-std, read-only unless granted `rw`), the socket
+//! addresses it may reach, and stdout/stderr wired to the host log.
 
-use std::sync::Arc;
-
+use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::config::{ConfigVariables, ConfigView};
 use crate::guest_log::{GuestLog, GuestStream, LogTags};
-use crate::outbound::{OutboundHooks, OutboundPolicy};
+use crate::limiter::{InstanceLimiter, LimitHit};
+use crate::outbound::OutboundHooks;
+use crate::policy::ServicePolicy;
 
 /// Store data of one instance.
 pub struct InstanceState {
@@ -21,25 +26,88 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
+    config: ConfigVariables,
+    pub(crate) limiter: InstanceLimiter,
+    /// Epoch ticks this instance has run for, and its budget.
+    pub(crate) ticks: u64,
+    pub(crate) tick_budget: u64,
+    pub(crate) limit_hit: Option<LimitHit>,
 }
 
 impl InstanceState {
     /// Builds the deny-by-default state for one instance of a service.
-    pub fn new(tags: LogTags, outbound: Arc<OutboundPolicy>) -> Self {
+    pub fn new(tags: LogTags, policy: &ServicePolicy, tick_budget: u64) -> anyhow::Result<Self> {
         let service = tags.service.clone();
-        let wasi = WasiCtx::builder()
+        let mut builder = WasiCtx::builder();
+        builder
             .stdout(GuestLog::new(tags.clone(), GuestStream::Stdout))
             .stderr(GuestLog::new(tags, GuestStream::Stderr))
-            .build();
-        Self {
-            wasi,
+            .envs(&policy.env);
+        for grant in policy.files.iter() {
+            let perms = if grant.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&grant.source, &grant.path, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("cannot open granted directory {}", grant.source.display())
+                })?;
+        }
+        if !policy.sockets.is_empty() {
+            // wasmtime-wasi refuses TCP and UDP outright unless enabled; the
+            // address check below then decides each destination.
+            builder.allow_tcp(true).allow_udp(true);
+            let sockets = policy.sockets.clone();
+            builder.socket_addr_check(move |addr, usage| {
+                let allowed = match usage {
+                    // Implicit binds before a connect or send use the
+                    // unspecified address and port 0; the destination is
+                    // checked on its own.
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
+                        if addr.ip().is_unspecified() && addr.port() == 0 =>
+                    {
+                        true
+                    }
+                    _ => sockets.iter().any(|grant| grant.allows(addr)),
+                };
+                tracing::debug!(%addr, ?usage, allowed, "socket address check");
+                Box::pin(async move { allowed })
+            });
+        }
+        Ok(Self {
+            wasi: builder.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundHooks {
                 service,
-                policy: outbound,
+                policy: policy.outbound.clone(),
             },
-        }
+            config: policy.config.clone(),
+            limiter: InstanceLimiter::new(
+                usize::try_from(policy.limits.memory_bytes).unwrap_or(usize::MAX),
+            ),
+            ticks: 0,
+            tick_budget,
+            limit_hit: None,
+        })
+    }
+
+    /// Which limit ended the instance, if one did.
+    pub fn limit_hit(&self) -> Option<LimitHit> {
+        self.limit_hit
+            .or_else(|| self.limiter.memory_denied().then_some(LimitHit::Memory))
+    }
+
+    /// The largest linear memory the instance reached, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.limiter.peak_memory()
+    }
+
+    pub(crate) fn config_view(&mut self) -> ConfigView<'_> {
+        ConfigView::new(&self.config)
     }
 }
 

@@ -9,17 +9,19 @@
 //! body chunk.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
-use hyper::body::Incoming;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wharf_core::HttpServiceTemplate;
+use wharf_core::concurrency::Rejected;
+use wharf_core::{HttpServiceTemplate, LimitHit};
 
+use crate::body_limit::LimitedBody;
 use crate::router::Router;
 
 /// Body of every response the server sends: a guest's streamed body or a
@@ -53,8 +55,14 @@ impl HttpApp {
         }
     }
 
-    /// Serves one request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
+    /// Serves one request. Generic over the request body so benchmarks and
+    /// in-process callers can skip the network; the server passes hyper's
+    /// `Incoming`.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let started = Instant::now();
         let request_id = self.request_id(&req);
         let method = req.method().clone();
@@ -91,28 +99,35 @@ impl HttpApp {
         response
     }
 
-    async fn run(
+    async fn run<B>(
         &self,
         template: &Arc<HttpServiceTemplate>,
-        req: Request<Incoming>,
+        req: Request<B>,
         request_id: Arc<str>,
-    ) -> Response<ResponseBody> {
+    ) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let identity = template.identity();
         match instantiate_and_call(template, req, request_id.clone()).await {
             Ok(response) => response,
             Err(failure) => {
                 match &failure {
-                    Failure::PoolExhausted => tracing::warn!(
-                        service = %identity.name,
-                        request_id = %request_id,
-                        "no instance slot free: answering 503"
-                    ),
-                    Failure::Guest(error) => tracing::error!(
+                    Failure::Guest(error) | Failure::Memory(error) => tracing::error!(
                         service = %identity.name,
                         version = %identity.version,
                         request_id = %request_id,
+                        reason = failure.reason(),
                         error = %format!("{error:#}"),
                         "service failed to produce a response"
+                    ),
+                    other => tracing::warn!(
+                        service = %identity.name,
+                        version = %identity.version,
+                        request_id = %request_id,
+                        reason = other.reason(),
+                        "request refused or cut off"
                     ),
                 }
                 failure.into_response()
@@ -120,7 +135,7 @@ impl HttpApp {
         }
     }
 
-    fn request_id(&self, req: &Request<Incoming>) -> Arc<str> {
+    fn request_id<B>(&self, req: &Request<B>) -> Arc<str> {
         let supplied = req
             .headers()
             .get(REQUEST_ID_HEADER)
@@ -144,31 +159,117 @@ impl HttpApp {
 enum Failure {
     /// Every pooling-allocator slot is in use.
     PoolExhausted,
+    /// The service's concurrency limit and wait queue are full.
+    Busy(Rejected),
+    /// The request body is larger than the service accepts.
+    BodyTooLarge,
+    /// The guest used up its CPU-time budget.
+    CpuTime,
+    /// The request ran past its wall-clock timeout.
+    Timeout,
+    /// The guest tried to grow memory past its limit and then failed.
+    Memory(anyhow::Error),
     /// The guest trapped, panicked, or returned without a response.
     Guest(anyhow::Error),
 }
 
 impl Failure {
+    fn reason(&self) -> &'static str {
+        match self {
+            Failure::PoolExhausted => "host instance pool exhausted",
+            Failure::Busy(Rejected::QueueFull) => "concurrency limit reached and queue full",
+            Failure::Busy(Rejected::QueueTimeout) => "waited too long for an instance slot",
+            Failure::BodyTooLarge => "request body over the service's limit",
+            Failure::CpuTime => "cpu time limit exceeded",
+            Failure::Timeout => "request timeout exceeded",
+            Failure::Memory(_) => "memory limit exceeded",
+            Failure::Guest(_) => "guest failed",
+        }
+    }
+
     fn into_response(self) -> Response<ResponseBody> {
         match self {
-            Failure::PoolExhausted => {
-                let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "host at capacity\n");
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+            Failure::PoolExhausted => retry_later("host at capacity\n"),
+            Failure::Busy(_) => retry_later("service at capacity\n"),
+            Failure::BodyTooLarge => {
+                text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+            }
+            Failure::CpuTime => text(StatusCode::GATEWAY_TIMEOUT, "cpu time limit exceeded\n"),
+            Failure::Timeout => text(StatusCode::GATEWAY_TIMEOUT, "request timed out\n"),
+            Failure::Memory(_) => {
+                text(StatusCode::INTERNAL_SERVER_ERROR, "memory limit exceeded\n")
             }
             Failure::Guest(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
         }
     }
 }
 
-async fn instantiate_and_call(
+fn retry_later(body: &'static str) -> Response<ResponseBody> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// How the guest's task ended.
+enum TaskEnd {
+    /// `handle` returned (or trapped); the limit that ended it, if any.
+    Returned(Result<(), wasmtime::Error>, Option<LimitHit>),
+    /// The wall-clock timeout fired first.
+    TimedOut,
+}
+
+/// Aborts the guest's task if the request is abandoned before the guest
+/// answers (the client went away): the guest stops at its next epoch
+/// yield instead of spinning on for nobody.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl AbortOnDrop {
+    /// The guest answered: from now on it finishes writing its body even if
+    /// nobody waits for this handle.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+async fn instantiate_and_call<B>(
     template: &Arc<HttpServiceTemplate>,
-    req: Request<Incoming>,
+    req: Request<B>,
     request_id: Arc<str>,
-) -> Result<Response<ResponseBody>, Failure> {
-    let mut store = template.new_store(request_id);
+) -> Result<Response<ResponseBody>, Failure>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let limits = &template.policy().limits;
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > limits.max_request_body_bytes) {
+        return Err(Failure::BodyTooLarge);
+    }
+    let permit = template
+        .concurrency()
+        .acquire()
+        .await
+        .map_err(Failure::Busy)?;
+
+    let body_exceeded = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        LimitedBody::request(body, limits.max_request_body_bytes, body_exceeded.clone())
+    });
+    let mut store = template.new_store(request_id).map_err(Failure::Guest)?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let guest_req = store
         .data_mut()
@@ -181,36 +282,96 @@ async fn instantiate_and_call(
         .new_response_outparam(sender)
         .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
 
-    let template = template.clone();
+    let timeout = limits.timeout;
+    let task_template = template.clone();
     let task = tokio::task::spawn(async move {
-        let proxy = template.pre().instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, guest_req, out)
-            .await
+        // Held until the guest is done, body included.
+        let _permit = permit;
+        let run = async {
+            let result = async {
+                let proxy = task_template.pre().instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, guest_req, out)
+                    .await
+            }
+            .await;
+            (result, store.data().limit_hit())
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok((result, limit)) => TaskEnd::Returned(result, limit),
+            Err(_) => TaskEnd::TimedOut,
+        }
     });
+    let mut abort = AbortOnDrop(Some(task.abort_handle()));
 
     match receiver.await {
-        Ok(Ok(response)) => Ok(response.map(|body| body.boxed_unsync())),
-        Ok(Err(code)) => Err(Failure::Guest(anyhow::anyhow!(
-            "guest answered with error code {code:?}"
-        ))),
+        Ok(Ok(response)) => {
+            abort.disarm();
+            // A guest that failed because we cut its oversized body off
+            // answers 5xx; the client needs to hear why.
+            if body_exceeded.load(Ordering::Acquire) && response.status().is_server_error() {
+                return Err(Failure::BodyTooLarge);
+            }
+            let response = match limits.max_response_body_bytes {
+                Some(max) => {
+                    let declared = response
+                        .headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if declared.is_some_and(|len| len > max) {
+                        return Err(Failure::Guest(anyhow::anyhow!(
+                            "response declares {} bytes, over the service's limit of {max}",
+                            declared.unwrap_or_default()
+                        )));
+                    }
+                    response.map(|body| LimitedBody::response(body, max).boxed_unsync())
+                }
+                None => response.map(|body| body.boxed_unsync()),
+            };
+            Ok(response)
+        }
+        Ok(Err(code)) => {
+            if body_exceeded.load(Ordering::Acquire) {
+                return Err(Failure::BodyTooLarge);
+            }
+            Err(Failure::Guest(anyhow::anyhow!(
+                "guest answered with error code {code:?}"
+            )))
+        }
         // The sender is dropped with the store without a response: the task
         // tells why.
         Err(_) => {
-            let error = match task.await {
-                Ok(Ok(())) => anyhow::anyhow!("guest returned without setting a response"),
-                Ok(Err(e)) => {
+            let end = task.await;
+            abort.disarm();
+            if body_exceeded.load(Ordering::Acquire) {
+                return Err(Failure::BodyTooLarge);
+            }
+            match end {
+                Ok(TaskEnd::TimedOut) => Err(Failure::Timeout),
+                Ok(TaskEnd::Returned(_, Some(LimitHit::CpuTime))) => Err(Failure::CpuTime),
+                Ok(TaskEnd::Returned(result, Some(LimitHit::Memory))) => {
+                    Err(Failure::Memory(result.err().map_or_else(
+                        || anyhow::anyhow!("returned without a response"),
+                        anyhow::Error::from,
+                    )))
+                }
+                Ok(TaskEnd::Returned(Ok(()), None)) => Err(Failure::Guest(anyhow::anyhow!(
+                    "guest returned without setting a response"
+                ))),
+                Ok(TaskEnd::Returned(Err(e), None)) => {
                     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
                         .is_some()
                     {
                         return Err(Failure::PoolExhausted);
                     }
-                    anyhow::Error::from(e)
+                    Err(Failure::Guest(anyhow::Error::from(e)))
                 }
-                Err(join) => anyhow::Error::from(join).context("guest task failed"),
-            };
-            Err(Failure::Guest(error))
+                Err(join) => Err(Failure::Guest(
+                    anyhow::Error::from(join).context("guest task failed"),
+                )),
+            }
         }
     }
 }

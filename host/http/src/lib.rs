@@ -14,6 +14,7 @@
 //!   port 0.
 #![deny(missing_docs)]
 
+pub mod body_limit;
 pub mod handler;
 pub mod router;
 pub mod server;

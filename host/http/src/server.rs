@@ -27,6 +27,9 @@ pub struct ServeOptions {
     /// protection: a client trickling headers must not hold a connection
     /// forever).
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; larger
+    /// heads get 431. hyper's minimum is 8 KiB.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -34,6 +37,7 @@ impl Default for ServeOptions {
         Self {
             grace_period: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -52,8 +56,12 @@ pub async fn serve(
         .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 

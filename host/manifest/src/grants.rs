@@ -4,6 +4,8 @@
 //! an origin is reported with its line, and the host only ever sees
 //! well-formed grants. Absent grants mean denied.
 
+use std::path::PathBuf;
+
 /// One allowed origin: scheme, host (optionally `*.`-prefixed for any
 /// subdomain), and port (`None` = the scheme's default port).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,5 +127,162 @@ mod tests {
         assert!(AllowedOrigin::parse("ftp://x").is_err());
         assert!(AllowedOrigin::parse("http://x/path").is_err());
         assert!(AllowedOrigin::parse("http://x:notaport").is_err());
+    }
+}
+
+/// A directory of the host mapped into the guest (a WASI preopen).
+///
+/// Enforced by wasmtime-wasi over cap-std: the guest can reach nothing
+/// outside `source`, whether by `..`, an absolute path or a symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    /// Absolute host directory.
+    pub source: PathBuf,
+    /// Where the guest sees it, e.g. `/static`.
+    pub path: String,
+    /// Whether the guest may create, change and delete files in it.
+    pub writable: bool,
+}
+
+/// An address pattern a service may open sockets to: an IP address or
+/// network (`127.0.0.1`, `10.0.0.0/8`) and a port or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketGrant {
+    net: ipnet::IpNet,
+    port: Option<u16>,
+}
+
+impl SocketGrant {
+    /// Parses `ADDR:PORT`, `ADDR:*`, `NET/LEN:PORT` or `[V6]:PORT`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{s}` is not a socket address pattern: expected `IP:PORT`, `IP:*` or `NETWORK/LEN:PORT`"
+            )
+        };
+        let (addr, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let addr = addr
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(addr);
+        let port = match port {
+            "*" => None,
+            p => Some(p.parse::<u16>().map_err(|_| bad())?),
+        };
+        let net = match addr.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => addr
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| bad())?,
+        };
+        Ok(Self { net, port })
+    }
+
+    /// Whether a connection to (or datagram for) `addr` is granted.
+    pub fn allows(&self, addr: std::net::SocketAddr) -> bool {
+        self.net.contains(&addr.ip()) && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// A variable visible to a service as an environment variable and through
+/// `wasi:config/store`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// Name, `^[A-Za-z_][A-Za-z0-9_]*$`.
+    pub name: String,
+    /// Value, with `${env.NAME}` references already resolved.
+    pub value: String,
+    /// A secret never appears in logs or `Debug` output. Values that
+    /// reference the host's environment are always secret.
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for Variable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value: &dyn std::fmt::Debug = if self.secret {
+            &"<secret>"
+        } else {
+            &self.value
+        };
+        f.debug_struct("Variable")
+            .field("name", &self.name)
+            .field("value", value)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// Resolves `${env.NAME}` references in a variable's value from `lookup`.
+/// Returns the value and whether any reference was found.
+pub(crate) fn interpolate(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(String, bool), String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    let mut referenced = false;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in `{value}`"))?;
+        let reference = &after[..end];
+        let name = reference.strip_prefix("env.").ok_or_else(|| {
+            format!(
+                "`${{{reference}}}` is not a known reference; only `${{env.NAME}}` is supported"
+            )
+        })?;
+        let resolved = lookup(name).ok_or_else(|| {
+            format!("`${{env.{name}}}` refers to the host environment variable `{name}`, which is not set")
+        })?;
+        out.push_str(&resolved);
+        referenced = true;
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok((out, referenced))
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn socket_patterns_match_address_and_port() {
+        let g = SocketGrant::parse("127.0.0.1:5432").unwrap_or_else(|e| panic!("{e}"));
+        assert!(g.allows("127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"))));
+        assert!(!g.allows("127.0.0.1:5433".parse().unwrap_or_else(|e| panic!("{e}"))));
+        let g = SocketGrant::parse("10.0.0.0/8:*").unwrap_or_else(|e| panic!("{e}"));
+        assert!(g.allows("10.1.2.3:1".parse().unwrap_or_else(|e| panic!("{e}"))));
+        assert!(!g.allows("11.0.0.1:1".parse().unwrap_or_else(|e| panic!("{e}"))));
+        assert!(SocketGrant::parse("localhost:80").is_err());
+        assert!(SocketGrant::parse("127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn env_references_resolve_or_fail() {
+        let lookup = |n: &str| (n == "KEY").then(|| "s3cret".to_string());
+        assert_eq!(
+            interpolate("Bearer ${env.KEY}", lookup),
+            Ok(("Bearer s3cret".to_string(), true))
+        );
+        assert_eq!(
+            interpolate("plain", lookup),
+            Ok(("plain".to_string(), false))
+        );
+        assert!(interpolate("${env.MISSING}", lookup).is_err());
+        assert!(interpolate("${other.KEY}", lookup).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let v = Variable {
+            name: "K".into(),
+            value: "s3cret".into(),
+            secret: true,
+        };
+        assert!(!format!("{v:?}").contains("s3cret"));
     }
 }

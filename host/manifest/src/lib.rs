@@ -26,7 +26,7 @@
 //! shape compilers use:
 //!
 //! ```text
-//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`
+//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`
 //! ```
 //!
 //! All problems are collected and returned together
@@ -59,6 +59,7 @@
 
 mod error;
 mod grants;
+pub mod limits;
 mod raw;
 mod route;
 mod validate;
@@ -68,7 +69,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use error::ManifestError;
-pub use grants::AllowedOrigin;
+pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Variable};
+pub use limits::Limits;
 pub use route::Route;
 
 /// The manifest's file name, looked for by [`Manifest::load`] in a directory.
@@ -105,6 +107,15 @@ pub struct ServiceSpec {
     pub version: String,
     /// Origins the service may send HTTP requests to; empty means none.
     pub outbound: Vec<AllowedOrigin>,
+    /// Host directories mapped into the guest; empty means no filesystem.
+    pub files: Vec<FileGrant>,
+    /// Addresses the service may open sockets to; empty means none.
+    pub sockets: Vec<SocketGrant>,
+    /// Variables visible as environment variables and `wasi:config`; the
+    /// host's own environment is never visible.
+    pub variables: Vec<Variable>,
+    /// Resource limits (defaults where the manifest says nothing).
+    pub limits: Limits,
 }
 
 /// Where a service's WebAssembly component comes from.
@@ -215,6 +226,10 @@ impl Manifest {
                 routes: vec![Route::Prefix(String::new())],
                 version: validate::DEFAULT_VERSION.to_owned(),
                 outbound: Vec::new(),
+                files: Vec::new(),
+                sockets: Vec::new(),
+                variables: Vec::new(),
+                limits: Limits::default(),
             }],
             app_name: stem,
             file,

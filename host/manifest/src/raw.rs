@@ -53,6 +53,80 @@ pub(crate) struct RawService {
     pub(crate) version: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) outbound: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) files: Vec<Spanned<RawFile>>,
+    #[serde(default)]
+    pub(crate) sockets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) variables: BTreeMap<String, Spanned<RawVariable>>,
+    #[serde(default)]
+    pub(crate) limits: Option<Spanned<RawLimits>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like `{ source = \"./static\", path = \"/static\", mode = \"ro\" }`"
+)]
+pub(crate) struct RawFile {
+    pub(crate) source: Spanned<String>,
+    pub(crate) path: Spanned<String>,
+    pub(crate) mode: Option<Spanned<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawVariable {
+    Plain(String),
+    Table(RawVariableTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a `{ value = \"...\", secret = true }` table"
+)]
+pub(crate) struct RawVariableTable {
+    pub(crate) value: String,
+    #[serde(default)]
+    pub(crate) secret: bool,
+}
+
+impl<'de> Deserialize<'de> for RawVariable {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VariableVisitor;
+
+        impl<'de> Visitor<'de> for VariableVisitor {
+            type Value = RawVariable;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a table like `{ value = \"...\", secret = true }`")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawVariable, E> {
+                Ok(RawVariable::Plain(value.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawVariable, A::Error> {
+                RawVariableTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawVariable::Table)
+            }
+        }
+
+        deserializer.deserialize_any(VariableVisitor)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a `[service.<name>.limits]` table")]
+pub(crate) struct RawLimits {
+    pub(crate) memory: Option<Spanned<String>>,
+    pub(crate) cpu_time: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) max_concurrent: Option<Spanned<u32>>,
+    pub(crate) max_queued: Option<Spanned<u32>>,
+    pub(crate) queue_timeout: Option<Spanned<String>>,
+    pub(crate) max_request_body: Option<Spanned<String>>,
+    pub(crate) max_response_body: Option<Spanned<String>>,
 }
 
 /// The value of `component`: a path string or a `{ cargo = "dir" }` table.

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use crate::grants::AllowedOrigin;
-use crate::raw::{RawComponent, RawManifest, RawService};
+use crate::grants::{AllowedOrigin, FileGrant, SocketGrant, Variable, interpolate};
+use crate::limits::Limits;
+use crate::raw::{RawComponent, RawFile, RawLimits, RawManifest, RawService, RawVariable};
 use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
@@ -238,6 +239,19 @@ impl Validator<'_> {
             }
         }
 
+        let files = self.files(raw.files, &at.key("files"));
+        let sockets = self.sockets(raw.sockets, &at.key("sockets"));
+        let variables = self.variables(raw.variables, &at.key("variables"));
+        let limits = match raw.limits {
+            Some(limits) => self.limits(limits.into_inner(), &at.key("limits")),
+            None => Some(Limits::default()),
+        };
+        let (Some(files), Some(sockets), Some(variables), Some(limits)) =
+            (files, sockets, variables, limits)
+        else {
+            return checked;
+        };
+
         if let (true, Some(component)) = (valid, component) {
             checked.spec = Some(ServiceSpec {
                 name: checked.name.clone(),
@@ -245,6 +259,10 @@ impl Validator<'_> {
                 routes: checked.routes.iter().map(|(_, r, _)| r.clone()).collect(),
                 version,
                 outbound,
+                files,
+                sockets,
+                variables,
+                limits,
             });
         }
         checked
@@ -264,6 +282,219 @@ impl Validator<'_> {
         };
         self.problems.report(version.span(), at, problem);
         false
+    }
+
+    fn files(&mut self, raw: Vec<Spanned<RawFile>>, at: &KeyPath) -> Option<Vec<FileGrant>> {
+        let mut ok = true;
+        let mut grants = Vec::with_capacity(raw.len());
+        for (index, file) in raw.into_iter().enumerate() {
+            let at = at.index(index);
+            let file = file.into_inner();
+            let writable = match file.mode.as_ref().map(|m| m.get_ref().as_str()) {
+                None | Some("ro") => false,
+                Some("rw") => true,
+                Some(other) => {
+                    ok = false;
+                    if let Some(mode) = &file.mode {
+                        self.problems.report(
+                            mode.span(),
+                            at.key("mode"),
+                            format!("mode `{other}` is not `ro` (read-only) or `rw` (read-write)"),
+                        );
+                    }
+                    continue;
+                }
+            };
+            let guest = file.path.get_ref();
+            if !guest.starts_with('/') || guest.split('/').any(|seg| seg == "..") {
+                ok = false;
+                self.problems.report(
+                    file.path.span(),
+                    at.key("path"),
+                    format!(
+                        "guest path `{guest}` must be absolute (start with `/`) and contain no `..`"
+                    ),
+                );
+                continue;
+            }
+            let (abs, shown) = self.resolve(file.source.get_ref());
+            match fs::metadata(&abs) {
+                Ok(meta) if meta.is_dir() => grants.push(FileGrant {
+                    source: abs,
+                    path: guest.clone(),
+                    writable,
+                }),
+                Ok(_) => {
+                    ok = false;
+                    self.problems.report(
+                        file.source.span(),
+                        at.key("source"),
+                        format!("`{shown}` is not a directory; grant the directory that holds it"),
+                    );
+                }
+                Err(err) => {
+                    ok = false;
+                    self.problems.report(
+                        file.source.span(),
+                        at.key("source"),
+                        format!("cannot use directory `{shown}`: {err}"),
+                    );
+                }
+            }
+        }
+        ok.then_some(grants)
+    }
+
+    fn sockets(&mut self, raw: Vec<Spanned<String>>, at: &KeyPath) -> Option<Vec<SocketGrant>> {
+        let mut ok = true;
+        let mut grants = Vec::with_capacity(raw.len());
+        for (index, pattern) in raw.iter().enumerate() {
+            match SocketGrant::parse(pattern.get_ref()) {
+                Ok(grant) => grants.push(grant),
+                Err(message) => {
+                    ok = false;
+                    self.problems
+                        .report(pattern.span(), at.index(index), message);
+                }
+            }
+        }
+        ok.then_some(grants)
+    }
+
+    fn variables(
+        &mut self,
+        raw: std::collections::BTreeMap<String, Spanned<RawVariable>>,
+        at: &KeyPath,
+    ) -> Option<Vec<Variable>> {
+        let mut ok = true;
+        let mut variables = Vec::with_capacity(raw.len());
+        for (name, value) in raw {
+            let span = value.span();
+            let at = at.key(&name);
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                ok = false;
+                self.problems.report(
+                    span,
+                    &at,
+                    format!(
+                        "invalid variable name `{name}`: use letters, digits and `_`, not starting with a digit"
+                    ),
+                );
+                continue;
+            }
+            let (text, secret) = match value.into_inner() {
+                RawVariable::Plain(text) => (text, false),
+                RawVariable::Table(table) => (table.value, table.secret),
+            };
+            match interpolate(&text, |n| std::env::var(n).ok()) {
+                Ok((value, referenced)) => variables.push(Variable {
+                    name,
+                    value,
+                    secret: secret || referenced,
+                }),
+                Err(message) => {
+                    ok = false;
+                    self.problems.report(span, &at, message);
+                }
+            }
+        }
+        ok.then_some(variables)
+    }
+
+    fn limits(&mut self, raw: RawLimits, at: &KeyPath) -> Option<Limits> {
+        let defaults = Limits::default();
+        let mut ok = true;
+        let mut size = |v: &mut Self, field: &Option<Spanned<String>>, key: &str| -> Option<u64> {
+            let value = field.as_ref()?;
+            match value.get_ref().parse::<bytesize::ByteSize>() {
+                Ok(size) if size.as_u64() > 0 => Some(size.as_u64()),
+                _ => {
+                    ok = false;
+                    v.problems.report(
+                        value.span(),
+                        at.key(key),
+                        format!(
+                            "`{}` is not a size: write e.g. `64MiB`, `512KiB` or `1GiB`",
+                            value.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let memory = size(self, &raw.memory, "memory");
+        let max_request_body = size(self, &raw.max_request_body, "max_request_body");
+        let max_response_body = size(self, &raw.max_response_body, "max_response_body");
+        let mut ok2 = true;
+        let mut duration = |v: &mut Self, field: &Option<Spanned<String>>, key: &str| {
+            let value = field.as_ref()?;
+            match humantime::parse_duration(value.get_ref()) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    ok2 = false;
+                    v.problems.report(
+                        value.span(),
+                        at.key(key),
+                        format!("{key} must be longer than zero"),
+                    );
+                    None
+                }
+                Err(_) => {
+                    ok2 = false;
+                    v.problems.report(
+                        value.span(),
+                        at.key(key),
+                        format!(
+                            "`{}` is not a duration: write e.g. `500ms`, `5s` or `1m`",
+                            value.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let cpu_time = duration(self, &raw.cpu_time, "cpu_time");
+        let timeout = duration(self, &raw.timeout, "timeout");
+        let queue_timeout = duration(self, &raw.queue_timeout, "queue_timeout");
+        if let Some(max) = &raw.max_concurrent
+            && *max.get_ref() == 0
+        {
+            ok = false;
+            self.problems.report(
+                max.span(),
+                at.key("max_concurrent"),
+                "max_concurrent must be at least 1",
+            );
+        }
+        if let Some(memory) = memory
+            && memory > u64::from(u32::MAX) + 1
+        {
+            ok = false;
+            if let Some(value) = &raw.memory {
+                self.problems.report(
+                    value.span(),
+                    at.key("memory"),
+                    "memory is larger than a 32-bit linear memory can be (4GiB)",
+                );
+            }
+        }
+        (ok && ok2).then(|| Limits {
+            memory_bytes: memory.unwrap_or(defaults.memory_bytes),
+            cpu_time: cpu_time.unwrap_or(defaults.cpu_time),
+            timeout: timeout.unwrap_or(defaults.timeout),
+            max_concurrent: raw
+                .max_concurrent
+                .map_or(defaults.max_concurrent, |v| *v.get_ref()),
+            max_queued: raw.max_queued.map_or(defaults.max_queued, |v| *v.get_ref()),
+            queue_timeout: queue_timeout.unwrap_or(defaults.queue_timeout),
+            max_request_body_bytes: max_request_body.unwrap_or(defaults.max_request_body_bytes),
+            max_response_body_bytes: max_response_body,
+        })
     }
 
     fn component(&mut self, raw: Spanned<RawComponent>, at: &KeyPath) -> Option<ComponentSource> {

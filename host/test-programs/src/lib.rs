@@ -4,7 +4,9 @@
 //! own component by `host/test-programs/artifacts/build.rs`; see this crate's
 //! `README.md` for the naming scheme and each program's contract. These
 //! helpers wrap the raw `wasi:http` 0.2.4 bindings (the `wasi` crate) that most
-//! programs use, so each program only spells out the behaviour it tests.
+//! programs use, so each program only spells out the behaviour it tests; a
+//! few ([`read_attempt`], [`one_line`]) format the reports of the
+//! `hostile_*` programs.
 //!
 //! Test programs are allowed to panic: a panic turns into a trap, which the
 //! host must survive, and several programs trap on purpose.
@@ -48,6 +50,25 @@ pub fn respond(out: ResponseOutparam, status: u16, text: &str) {
     OutgoingBody::finish(body, None).expect("finish body");
 }
 
+/// Like [`write_all`], but returns the stream's error instead of panicking
+/// (the host may close the body, e.g. when it cuts off an over-long
+/// response).
+pub fn try_write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let permit = stream.check_write()?;
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = usize::try_from(permit)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        stream.write(&bytes[..n])?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
 /// Writes all of `bytes`, never more than `check-write` permits per call,
 /// blocking on the stream's pollable while the host applies backpressure.
 pub fn write_all(stream: &OutputStream, mut bytes: &[u8]) {
@@ -84,8 +105,8 @@ pub fn path(request: &IncomingRequest) -> String {
     }
 }
 
-/// The value of query parameter `name`, if present (no percent-decoding:
-/// the programs only take numbers).
+/// The value of query parameter `name`, if present, as written in the URL
+/// (no percent-decoding; pass it through [`percent_decode`] when needed).
 pub fn query_param(request: &IncomingRequest, name: &str) -> Option<String> {
     let full = request.path_with_query()?;
     let (_, query) = full.split_once('?')?;
@@ -93,4 +114,62 @@ pub fn query_param(request: &IncomingRequest, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then(|| value.to_string())
     })
+}
+
+/// `text` made safe to put on one line of a report: `\n` and `\r` become
+/// the two-character escapes `\\n` and `\\r`.
+pub fn one_line(text: &str) -> String {
+    text.replace('\n', "\\n").replace('\r', "\\r")
+}
+
+/// Tries `std::fs::read(path)` and describes the outcome as one report line
+/// (without the newline): `<path>: denied: <error>` on failure; on success
+/// `<path>: read <n> bytes` when the read is `legit`, otherwise
+/// `<path>: LEAKED <first 20 bytes, lossy UTF-8>`.
+pub fn read_attempt(path: &str, legit: bool) -> String {
+    match std::fs::read(path) {
+        Err(e) => format!("{path}: denied: {}", one_line(&e.to_string())),
+        Ok(bytes) if legit => format!("{path}: read {} bytes", bytes.len()),
+        Ok(bytes) => {
+            let head = &bytes[..bytes.len().min(20)];
+            format!(
+                "{path}: LEAKED {}",
+                one_line(&String::from_utf8_lossy(head))
+            )
+        }
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) in a query value; invalid
+/// escapes are kept as they are.
+pub fn percent_decode(value: &str) -> String {
+    fn hex(digit: u8) -> Option<u8> {
+        char::from(digit)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(hi, lo)| hi << 4 | lo),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, byte) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

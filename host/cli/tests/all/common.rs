@@ -124,12 +124,19 @@ pub fn wharf_bin() -> &'static str {
 impl ChildHost {
     /// Runs `wharf up <path> --listen 127.0.0.1:0` and waits for its banner.
     pub fn start(path: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(path, extra, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables for
+    /// the host process.
+    pub fn start_with_env(path: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(wharf_bin())
             .arg("up")
             .arg(path)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -142,7 +149,7 @@ impl ChildHost {
                 for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
                     let mut s = stderr.lock().unwrap();
                     // Keep the captured log bounded.
-                    if s.len() < 1 << 20 {
+                    if s.len() < 16 << 20 {
                         s.push_str(&line);
                         s.push('\n');
                     }
@@ -197,6 +204,18 @@ impl ChildHost {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// CPU time (user + system) the host process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are
+        // fields 14 and 15 of the whole line, in clock ticks.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        let hz = 100; // USER_HZ on Linux
+        Duration::from_millis(ticks * 1000 / hz)
     }
 
     /// Peak resident set size of the host process so far, in bytes.

@@ -15,5 +15,6 @@ mod refusals;
 mod routing;
 mod scaffold;
 mod sdk;
+mod security;
 mod shutdown;
 mod streaming;

@@ -176,7 +176,7 @@ fn errors_on_unknown_keys_at_every_level() {
             "[app]\nname = 'x'\n\n[service.hello]\ncomponent = '{WASM}'\nroutes = ['/']\ncompnent = 'x'\n"
         )),
         "wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of \
-         `component`, `routes`, `version`, `outbound`"
+         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`"
     );
     assert_eq!(
         error_text(&format!(
@@ -449,7 +449,7 @@ routes = ["nope", "/"]
     assert_eq!(
         err.to_string(),
         "wharf.toml:4:1: service.first.verison: unknown field `verison`, expected one of \
-         `component`, `routes`, `version`, `outbound`\n\
+         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`\n\
          wharf.toml:6:10: service.Second: invalid service name `Second`: use 1 to 63 lowercase \
          letters, digits or `-`, starting with a letter\n\
          wharf.toml:8:11: service.Second.routes[0]: route `nope` must start with `/`"
@@ -478,4 +478,70 @@ fn a_single_problem_is_an_invalid_error_with_its_parts() {
     assert_eq!(key, "service.hello.routes[0]");
     assert_eq!(message, "route `x` must start with `/`");
     assert_eq!(err.problems().len(), 1);
+}
+
+#[test]
+fn parses_grants_and_limits() {
+    let manifest = parse(&format!(
+        r#"
+[service.api]
+component = "{WASM}"
+routes = ["/..."]
+outbound = ["https://*.example.com", "http://127.0.0.1:8080"]
+files = [{{ source = "tests/ui/fixtures", path = "/static" }}, {{ source = "tests/ui", path = "/data", mode = "rw" }}]
+sockets = ["127.0.0.1:5432", "10.0.0.0/8:*"]
+
+[service.api.variables]
+PLAIN = "v"
+HIDDEN = {{ value = "s", secret = true }}
+
+[service.api.limits]
+memory = "16MiB"
+cpu_time = "250ms"
+timeout = "2s"
+max_concurrent = 3
+max_queued = 0
+queue_timeout = "100ms"
+max_request_body = "1KiB"
+max_response_body = "2MiB"
+"#
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let api = &manifest.services[0];
+    assert_eq!(api.outbound.len(), 2);
+    assert_eq!(api.files.len(), 2);
+    assert!(!api.files[0].writable);
+    assert!(api.files[1].writable);
+    assert_eq!(api.files[0].path, "/static");
+    assert!(api.files[0].source.is_absolute());
+    assert_eq!(api.sockets.len(), 2);
+    let vars: Vec<(&str, &str, bool)> = api
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str(), v.secret))
+        .collect();
+    assert_eq!(vars, [("HIDDEN", "s", true), ("PLAIN", "v", false)]);
+    let l = &api.limits;
+    assert_eq!(l.memory_bytes, 16 * 1024 * 1024);
+    assert_eq!(l.cpu_time, std::time::Duration::from_millis(250));
+    assert_eq!(l.timeout, std::time::Duration::from_secs(2));
+    assert_eq!((l.max_concurrent, l.max_queued), (3, 0));
+    assert_eq!(l.queue_timeout, std::time::Duration::from_millis(100));
+    assert_eq!(l.max_request_body_bytes, 1024);
+    assert_eq!(l.max_response_body_bytes, Some(2 * 1024 * 1024));
+}
+
+#[test]
+fn absent_limits_take_the_documented_defaults() {
+    let manifest = parse(&format!(
+        "[service.api]\ncomponent = \"{WASM}\"\nroutes = [\"/...\"]\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        manifest.services[0].limits,
+        wharf_manifest::Limits::default()
+    );
+    assert!(manifest.services[0].files.is_empty());
+    assert!(manifest.services[0].sockets.is_empty());
+    assert!(manifest.services[0].variables.is_empty());
 }
