@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine that has only rustup.
 #
 # Installs what the tests need (the wasm32-wasip2 target for the guest
-# components), then runs every host test. The guest test programs and the
+# components; promtool, from Debian's `prometheus` package, for the deploy/
+# file checks), then runs every host test. The guest test programs and the
 # examples are compiled to components by host/test-programs/artifacts/build.rs
 # as part of `cargo test`, never committed as binaries.
 set -euo pipefail
@@ -13,6 +14,17 @@ if command -v rustup >/dev/null 2>&1; then
         echo "==> installing the wasm32-wasip2 target"
         rustup target add wasm32-wasip2
     fi
+fi
+
+# promtool (from the Debian package `prometheus`) checks deploy/prometheus/
+# and the Grafana dashboard's queries (host/cli/tests/all/deploy_files.rs).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "==> installing promtool (Debian package prometheus)"
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    command -v promtool >/dev/null 2>&1 || { echo "promtool still missing" >&2; exit 1; }
 fi
 
 echo "==> cargo test"

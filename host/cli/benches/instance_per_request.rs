@@ -33,7 +33,10 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             let hello = hello.clone();
             async move {
-                let req = http::Request::get("/").body(Empty::<Bytes>::new()).unwrap();
+                let req = http::Request::get("/")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
                 let res = hello.handle(req).await;
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap();
@@ -46,7 +49,10 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             let plain = plain.clone();
             async move {
-                let req = http::Request::get("/").body(Empty::<Bytes>::new()).unwrap();
+                let req = http::Request::get("/")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
                 let res = plain.handle(req).await;
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap();
@@ -62,6 +68,7 @@ fn bench(c: &mut Criterion) {
             let body = body.clone();
             async move {
                 let req = http::Request::post("/api/stats")
+                    .header("host", "bench")
                     .header("content-type", "application/json")
                     .body(Full::new(body))
                     .unwrap();

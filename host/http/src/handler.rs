@@ -68,7 +68,12 @@ impl HttpApp {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
 
+        let has_authority =
+            req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
         let (response, service) = match self.router.lookup(&path) {
+            // wasi:http requires an authority; without one the request is
+            // malformed (HTTP/1.1 makes Host mandatory).
+            _ if !has_authority => (text(StatusCode::BAD_REQUEST, "missing Host header\n"), None),
             None => (text(StatusCode::NOT_FOUND, "not found\n"), None),
             Some(index) => match self.services.get(index) {
                 Some(template) => (

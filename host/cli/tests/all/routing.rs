@@ -96,3 +96,15 @@ async fn reuses_one_keep_alive_connection_for_many_requests() {
         response.bytes().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_request_without_host_is_a_400_not_a_500() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let manifest = service("hello", art::EXAMPLE_HELLO_COMPONENT, &["/..."]);
+    let (host, _app) = InProcessHost::start(&manifest).await;
+    let mut stream = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.0 400"), "{response}");
+}

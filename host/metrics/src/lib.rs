@@ -1,0 +1,303 @@
+//! # wharf-metrics: every metric the host exports
+//!
+//! One [`Metrics`] per host process holds a Prometheus registry and a typed
+//! handle for each metric, so instrumentation sites never build names or
+//! label sets by hand. Conventions (see the README's metrics table):
+//!
+//! - every name starts with `wharf_` (process metrics aside) and uses base
+//!   units: `_seconds`, `_bytes`, `_total` for counters;
+//! - labels are bounded: service, version, method class, status class,
+//!   reason enums, and outbound *grants* (as written in the manifest) —
+//!   never raw paths, hosts, IDs or topics. [`method_class`] and
+//!   [`status_class`] fold the unbounded values.
+//!
+//! Registration happens once in [`Metrics::new`]; [`Metrics::metric_names`]
+//! lists what is registered (even before any sample), which is what the
+//! dashboard and alert-rule tests check their queries against.
+#![deny(missing_docs)]
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Latency buckets for request and instantiation durations, in seconds:
+/// fine-grained below a millisecond, where instance-per-request lives.
+const DURATION_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Compile-time buckets, in seconds.
+const COMPILE_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Linear-memory buckets, in bytes: 64 KiB pages up to 1 GiB.
+const MEMORY_BUCKETS: &[f64] = &[
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+    1_073_741_824.0,
+];
+
+/// Every metric the host exports.
+#[allow(
+    missing_docs,
+    reason = "each field is documented by its help text below"
+)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+    pub http_in_flight: IntGaugeVec,
+    pub http_request_body_bytes: IntCounterVec,
+    pub http_response_body_bytes: IntCounterVec,
+    pub instantiations: IntCounterVec,
+    pub instantiation_duration: HistogramVec,
+    pub instances_live: IntGaugeVec,
+    pub instance_ends: IntCounterVec,
+    pub instance_peak_memory: HistogramVec,
+    pub pool_slots_used: IntGaugeVec,
+    pub pool_slots_capacity: IntGaugeVec,
+    pub requests_queued: IntGaugeVec,
+    pub requests_rejected: IntCounterVec,
+    pub outbound_requests: IntCounterVec,
+    pub outbound_denied: IntCounterVec,
+    pub compile_duration: HistogramVec,
+    pub component_cache: IntCounterVec,
+    pub components_loaded: IntGauge,
+    pub build_info: GaugeVec,
+    pub ready: IntGauge,
+    names: Vec<String>,
+}
+
+impl Metrics {
+    /// Registers every metric (and the process collector).
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let mut names = Vec::new();
+        macro_rules! register {
+            ($metric:expr) => {{
+                let metric = $metric;
+                for desc in prometheus::core::Collector::desc(&metric) {
+                    names.push(desc.fq_name.clone());
+                }
+                registry.register(Box::new(metric.clone()))?;
+                metric
+            }};
+        }
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+        };
+        const SV: &[&str] = &["service", "version"];
+
+        let metrics = Self {
+            http_requests: register!(counter(
+                "wharf_http_requests_total",
+                "HTTP requests answered, by service, version, method class and status class.",
+                &["service", "version", "method", "status"],
+            )?),
+            http_request_duration: register!(histogram(
+                "wharf_http_request_duration_seconds",
+                "Time from request head to the last byte of the response body.",
+                &["service", "version", "method"],
+                DURATION_BUCKETS,
+            )?),
+            http_in_flight: register!(gauge(
+                "wharf_http_requests_in_flight",
+                "HTTP requests being served right now.",
+                &["service"],
+            )?),
+            http_request_body_bytes: register!(counter(
+                "wharf_http_request_body_bytes_total",
+                "Request body bytes read by services.",
+                SV,
+            )?),
+            http_response_body_bytes: register!(counter(
+                "wharf_http_response_body_bytes_total",
+                "Response body bytes sent.",
+                SV,
+            )?),
+            instantiations: register!(counter(
+                "wharf_instantiations_total",
+                "Component instances created (one per request).",
+                SV,
+            )?),
+            instantiation_duration: register!(histogram(
+                "wharf_instantiation_duration_seconds",
+                "Time to create an instance from its pre-instantiated template.",
+                SV,
+                DURATION_BUCKETS,
+            )?),
+            instances_live: register!(gauge(
+                "wharf_instances_live",
+                "Component instances alive right now.",
+                &["service"],
+            )?),
+            instance_ends: register!(counter(
+                "wharf_instance_ends_total",
+                "Instances ended, by reason: completed, trap, cpu_limit, memory_limit, timeout, aborted.",
+                &["service", "version", "reason"],
+            )?),
+            instance_peak_memory: register!(histogram(
+                "wharf_instance_peak_memory_bytes",
+                "Largest linear memory each instance reached.",
+                SV,
+                MEMORY_BUCKETS,
+            )?),
+            pool_slots_used: register!(gauge(
+                "wharf_pool_slots_used",
+                "Pooling allocator slots in use, by kind.",
+                &["kind"],
+            )?),
+            pool_slots_capacity: register!(gauge(
+                "wharf_pool_slots_capacity",
+                "Pooling allocator slots available in total, by kind.",
+                &["kind"],
+            )?),
+            requests_queued: register!(gauge(
+                "wharf_requests_queued",
+                "Requests waiting for a free instance slot of their service.",
+                &["service"],
+            )?),
+            requests_rejected: register!(counter(
+                "wharf_requests_rejected_total",
+                "Requests refused before running, by reason: queue_full, queue_timeout, pool_exhausted, body_too_large.",
+                &["service", "reason"],
+            )?),
+            outbound_requests: register!(counter(
+                "wharf_outbound_requests_total",
+                "Outbound HTTP requests that passed the allowlist, by the grant that allowed them and outcome (ok, error).",
+                &["service", "target", "outcome"],
+            )?),
+            outbound_denied: register!(counter(
+                "wharf_outbound_denied_total",
+                "Outbound calls refused for lack of a grant, by grant kind (http, socket).",
+                &["service", "grant"],
+            )?),
+            compile_duration: register!(histogram(
+                "wharf_component_compile_duration_seconds",
+                "Time to compile, link and pre-instantiate a component.",
+                &["service"],
+                COMPILE_BUCKETS,
+            )?),
+            component_cache: register!(counter(
+                "wharf_component_cache_requests_total",
+                "Compiled-code cache lookups, by result (hit, miss).",
+                &["result"],
+            )?),
+            components_loaded: register!(IntGauge::new(
+                "wharf_components_loaded",
+                "Components compiled and ready to serve.",
+            )?),
+            build_info: register!(GaugeVec::new(
+                Opts::new(
+                    "wharf_build_info",
+                    "Always 1; labels carry the build's versions."
+                ),
+                &["version", "wasmtime_version"],
+            )?),
+            ready: register!(IntGauge::new(
+                "wharf_ready",
+                "1 once every service is compiled and accepting requests.",
+            )?),
+            names: Vec::new(),
+            registry,
+        };
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        for desc in prometheus::core::Collector::desc(&process) {
+            names.push(desc.fq_name.clone());
+        }
+        metrics.registry.register(Box::new(process))?;
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), WASMTIME_VERSION])
+            .set(1.0);
+        Ok(Self { names, ..metrics })
+    }
+
+    /// The registry, for extra collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Names of every registered metric family (histograms without their
+    /// `_bucket`/`_sum`/`_count` suffixes).
+    pub fn metric_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> anyhow::Result<String> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+}
+
+/// The wasmtime version the host is built with.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Folds an HTTP method into a bounded label value.
+pub fn method_class(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Folds a status code into its class (`2xx`, `4xx`, …).
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_every_family_and_renders() {
+        let m = Metrics::new().unwrap();
+        for name in [
+            "wharf_http_requests_total",
+            "wharf_instance_ends_total",
+            "wharf_build_info",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(m.metric_names().iter().any(|n| n == name), "{name}");
+        }
+        let text = m.render().unwrap();
+        assert!(text.contains("wharf_build_info{version=\""));
+    }
+
+    #[test]
+    fn classes_are_bounded() {
+        assert_eq!(method_class("BREW"), "other");
+        assert_eq!(status_class(418), "4xx");
+        assert_eq!(status_class(599), "5xx");
+    }
+}

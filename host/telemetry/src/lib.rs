@@ -1,0 +1,1 @@
+//! Trace context and span export (in progress).
