@@ -17,7 +17,9 @@ use wharf_test_artifacts as art;
 
 fn app(runtime: &Runtime, component: &str) -> Arc<HttpApp> {
     let manifest = Manifest::single_component(std::path::Path::new(component)).unwrap();
-    wharf::app::load(runtime, manifest).unwrap().http
+    wharf::app::load(runtime, manifest, wharf_telemetry::Telemetry::disabled())
+        .unwrap()
+        .http
 }
 
 fn bench(c: &mut Criterion) {
@@ -26,7 +28,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let metrics = std::sync::Arc::new(wharf_metrics::Metrics::new().unwrap());
+    let runtime = Runtime::new(RuntimeConfig::default(), metrics).unwrap();
 
     let hello = app(&runtime, art::EXAMPLE_HELLO_COMPONENT);
     c.bench_function("hello (sdk): instantiate + handle + drop", |b| {

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use wharf_core::{HttpServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
 use wharf_http::{HttpApp, Router};
 use wharf_manifest::{ComponentSource, Manifest, ServiceSpec};
+use wharf_telemetry::Telemetry;
 
 /// Folder, beside the manifest, where `wharf build` puts components.
 pub const BUILD_DIR: &str = ".wharf/build";
@@ -38,8 +39,14 @@ pub fn built_component_path(manifest_dir: &Path, name: &str) -> PathBuf {
     manifest_dir.join(BUILD_DIR).join(format!("{name}.wasm"))
 }
 
-/// Compiles every service of `manifest` and builds its route table.
-pub fn load(runtime: &Runtime, manifest: Manifest) -> anyhow::Result<LoadedApp> {
+/// Compiles every service of `manifest` and builds its route table;
+/// request spans go to `telemetry`.
+pub fn load(
+    runtime: &Runtime,
+    manifest: Manifest,
+    telemetry: Telemetry,
+) -> anyhow::Result<LoadedApp> {
+    let metrics = runtime.metrics().clone();
     let mut templates = Vec::with_capacity(manifest.services.len());
     for service in &manifest.services {
         let path = component_path(&manifest, service);
@@ -76,6 +83,14 @@ pub fn load(runtime: &Runtime, manifest: Manifest) -> anyhow::Result<LoadedApp> 
             ServicePolicy::from_spec(service),
         )
         .with_context(|| format!("service `{}` was refused", service.name))?;
+        // Every load compiles: there is no compiled-code cache yet, so every
+        // lookup is a miss.
+        metrics.component_cache.with_label_values(&["miss"]).inc();
+        metrics
+            .compile_duration
+            .with_label_values(&[&service.name])
+            .observe(started.elapsed().as_secs_f64());
+        metrics.components_loaded.inc();
         tracing::debug!(
             service = %service.name,
             compile_ms = started.elapsed().as_millis() as u64,
@@ -91,7 +106,7 @@ pub fn load(runtime: &Runtime, manifest: Manifest) -> anyhow::Result<LoadedApp> 
             .flat_map(|(index, service)| service.routes.iter().map(move |route| (route, index))),
     );
     Ok(LoadedApp {
-        http: Arc::new(HttpApp::new(router, templates)),
+        http: Arc::new(HttpApp::new(router, templates, metrics, telemetry)),
         manifest,
     })
 }

@@ -36,6 +36,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Scaffold a new service from a template.
     New(NewArgs),
+    /// Show the services of a running host and their health.
+    Ps(PsArgs),
 }
 
 /// Arguments of `wharf up`.
@@ -57,6 +59,42 @@ pub struct UpArgs {
     /// Seconds in-flight requests may run after Ctrl-C / SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub grace_period: u64,
+
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`,
+    /// `/v1/...`). Never the public listener.
+    #[arg(long, default_value = "127.0.0.1:9080")]
+    pub admin: SocketAddr,
+
+    /// Also serve `/metrics`, `/healthz` and `/readyz` (only) on this address.
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
+
+    /// Export one OpenTelemetry span per request to this OTLP/HTTP endpoint
+    /// (e.g. `http://127.0.0.1:4318`). Off by default.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+
+    /// Where the host keeps its state (the admin token). Default: `.wharf`
+    /// beside the manifest.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Arguments of `wharf ps`.
+#[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// URL of the host's admin listener.
+    #[arg(long, default_value = "http://127.0.0.1:9080")]
+    pub admin: String,
+
+    /// The host's state directory, to read the admin token from when
+    /// `WHARF_ADMIN_TOKEN` is not set.
+    #[arg(long, default_value = ".wharf")]
+    pub state_dir: PathBuf,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `wharf build`.

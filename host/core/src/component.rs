@@ -13,6 +13,8 @@ use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use wharf_metrics::Metrics;
+
 use crate::concurrency::ConcurrencyLimit;
 use crate::guest_log::LogTags;
 use crate::limiter::LimitHit;
@@ -106,6 +108,7 @@ pub struct ServiceIdentity {
 /// pre-instantiated, ready to create an instance per request.
 pub struct HttpServiceTemplate {
     identity: ServiceIdentity,
+    metrics: Arc<Metrics>,
     pre: ProxyPre<InstanceState>,
     policy: ServicePolicy,
     /// CPU-time budget in epoch ticks.
@@ -156,6 +159,7 @@ impl HttpServiceTemplate {
         );
         Ok(Self {
             identity,
+            metrics: runtime.metrics().clone(),
             pre,
             tick_budget: policy.cpu_ticks(runtime.epoch_tick()),
             policy,
@@ -186,13 +190,26 @@ impl HttpServiceTemplate {
     /// A fresh store for one request: deny-by-default state, the memory
     /// limiter, and an epoch callback that yields to other tasks at every
     /// tick and interrupts the guest once its CPU-time budget is spent.
-    pub fn new_store(&self, request_id: Arc<str>) -> anyhow::Result<Store<InstanceState>> {
+    ///
+    /// `propagate` are headers (trace context, request ID) added to every
+    /// outbound request the instance makes.
+    pub fn new_store(
+        &self,
+        request_id: Arc<str>,
+        propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
+    ) -> anyhow::Result<Store<InstanceState>> {
         let tags = LogTags {
             service: self.identity.name.clone(),
             version: self.identity.version.clone(),
             request_id,
         };
-        let state = InstanceState::new(tags, &self.policy, self.tick_budget)?;
+        let state = InstanceState::new(
+            tags,
+            &self.policy,
+            self.tick_budget,
+            &self.metrics,
+            propagate,
+        )?;
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);

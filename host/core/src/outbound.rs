@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
 };
 use wharf_manifest::AllowedOrigin;
+use wharf_metrics::Metrics;
 
 /// The origins one service version may call. Empty means none: deny by
 /// default.
@@ -27,14 +28,14 @@ impl OutboundPolicy {
         Self { allowed }
     }
 
-    /// Whether a request to `uri` may leave the host.
-    pub fn allows(&self, uri: &http::Uri) -> bool {
+    /// The grant that lets a request to `uri` leave the host, if any.
+    pub fn grant_for(&self, uri: &http::Uri) -> Option<&AllowedOrigin> {
         let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-            return false;
+            return None;
         };
         self.allowed
             .iter()
-            .any(|o| o.allows(scheme, host, uri.port_u16()))
+            .find(|o| o.allows(scheme, host, uri.port_u16()))
     }
 }
 
@@ -45,6 +46,10 @@ pub struct OutboundHooks {
     pub service: Arc<str>,
     /// The allowlist of the service's version.
     pub policy: Arc<OutboundPolicy>,
+    /// Where outcomes are counted.
+    pub metrics: Arc<Metrics>,
+    /// Trace context and request ID to propagate, as header values.
+    pub propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
 }
 
 type SendFuture = Box<
@@ -64,21 +69,46 @@ impl WasiHttpHooks for OutboundHooks {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         drop(fut);
-        if !self.policy.allows(request.uri()) {
+        let Some(grant) = self.policy.grant_for(request.uri()) else {
             tracing::warn!(
                 service = %self.service,
                 uri = %request.uri(),
                 "outbound request denied: origin not granted to the service"
             );
+            self.metrics
+                .outbound_denied
+                .with_label_values(&[&*self.service, "http"])
+                .inc();
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        };
+        let mut request = request;
+        for (name, value) in self.propagate.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
         }
+        let counter = |outcome| {
+            self.metrics.outbound_requests.with_label_values(&[
+                &*self.service,
+                &grant.to_string(),
+                outcome,
+            ])
+        };
+        let ok = counter("ok");
+        let error = counter("error");
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            match default_send_request(request, options).await {
+                Ok((response, io)) => {
+                    ok.inc();
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                    ))
+                }
+                Err(e) => {
+                    error.inc();
+                    Err(e)
+                }
+            }
         })
     }
 }

@@ -14,6 +14,8 @@ use anyhow::Context as _;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use wharf_metrics::Metrics;
+
 use crate::limits::{DEFAULT_EPOCH_TICK, InstanceLimits};
 use crate::state::InstanceState;
 
@@ -38,6 +40,7 @@ impl Default for RuntimeConfig {
 /// The engine shared by every service of the host.
 pub struct Runtime {
     engine: Engine,
+    metrics: Arc<Metrics>,
     epoch_tick: Duration,
     /// Every WASI 0.2 interface plus `wasi:http`, linked once and shared by
     /// every service: what a guest may actually *do* is decided by its
@@ -49,8 +52,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Creates the engine with the pooling allocator sized from `config`.
-    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+    /// Creates the engine with the pooling allocator sized from `config`;
+    /// everything it runs is counted in `metrics`.
+    pub fn new(config: RuntimeConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config(&config.limits))
             .map_err(anyhow::Error::from)
             .context("failed to configure the wasmtime engine")?;
@@ -67,11 +71,41 @@ impl Runtime {
             .context("failed to link wasi:config")?;
         Ok(Self {
             engine,
+            metrics,
             epoch_tick: config.epoch_tick,
             linker,
             limits: config.limits,
             _ticker: ticker,
         })
+    }
+
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Updates the pooling-allocator gauges from wasmtime's own counters;
+    /// called when metrics are scraped.
+    pub fn observe_pool(&self) {
+        let Some(pool) = self.engine.pooling_allocator_metrics() else {
+            return;
+        };
+        let n = u64::from(self.limits.max_instances);
+        let used = [
+            ("component_instances", pool.component_instances(), n),
+            ("core_instances", pool.core_instances(), n * 4),
+            ("memories", pool.memories() as u64, n * 2),
+            ("tables", pool.tables() as u64, n * 4),
+            ("stacks", pool.stacks() as u64, n),
+        ];
+        for (kind, in_use, capacity) in used {
+            let gauge = |g: &wharf_metrics::IntGaugeVec, v: u64| {
+                g.with_label_values(&[kind])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            };
+            gauge(&self.metrics.pool_slots_used, in_use);
+            gauge(&self.metrics.pool_slots_capacity, capacity);
+        }
     }
 
     /// The engine components are compiled for.

@@ -8,11 +8,14 @@
 //! directories (through cap-std, read-only unless granted `rw`), the socket
 //! addresses it may reach, and stdout/stderr wired to the host log.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wharf_metrics::Metrics;
 
 use crate::config::{ConfigVariables, ConfigView};
 use crate::guest_log::{GuestLog, GuestStream, LogTags};
@@ -36,7 +39,13 @@ pub struct InstanceState {
 
 impl InstanceState {
     /// Builds the deny-by-default state for one instance of a service.
-    pub fn new(tags: LogTags, policy: &ServicePolicy, tick_budget: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        tags: LogTags,
+        policy: &ServicePolicy,
+        tick_budget: u64,
+        metrics: &Arc<Metrics>,
+        propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
+    ) -> anyhow::Result<Self> {
         let service = tags.service.clone();
         let mut builder = WasiCtx::builder();
         builder
@@ -56,27 +65,33 @@ impl InstanceState {
                     format!("cannot open granted directory {}", grant.source.display())
                 })?;
         }
-        if !policy.sockets.is_empty() {
-            // wasmtime-wasi refuses TCP and UDP outright unless enabled; the
-            // address check below then decides each destination.
-            builder.allow_tcp(true).allow_udp(true);
-            let sockets = policy.sockets.clone();
-            builder.socket_addr_check(move |addr, usage| {
-                let allowed = match usage {
-                    // Implicit binds before a connect or send use the
-                    // unspecified address and port 0; the destination is
-                    // checked on its own.
-                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
-                        if addr.ip().is_unspecified() && addr.port() == 0 =>
-                    {
-                        true
-                    }
-                    _ => sockets.iter().any(|grant| grant.allows(addr)),
-                };
-                tracing::debug!(%addr, ?usage, allowed, "socket address check");
-                Box::pin(async move { allowed })
-            });
-        }
+        // wasmtime-wasi refuses TCP and UDP outright unless enabled; with
+        // them enabled the address check below decides every bind, connect
+        // and send, so a service with no socket grant is still refused
+        // everything, and the refusal is counted.
+        builder.allow_tcp(true).allow_udp(true);
+        let sockets = policy.sockets.clone();
+        let denied = metrics
+            .outbound_denied
+            .with_label_values(&[&*service, "socket"]);
+        builder.socket_addr_check(move |addr, usage| {
+            let allowed = match usage {
+                // Implicit binds before a connect or send use the
+                // unspecified address and port 0; the destination is
+                // checked on its own.
+                SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
+                    if !sockets.is_empty() && addr.ip().is_unspecified() && addr.port() == 0 =>
+                {
+                    true
+                }
+                _ => sockets.iter().any(|grant| grant.allows(addr)),
+            };
+            if !allowed && !addr.ip().is_unspecified() {
+                denied.inc();
+            }
+            tracing::debug!(%addr, ?usage, allowed, "socket address check");
+            Box::pin(async move { allowed })
+        });
         Ok(Self {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
@@ -84,6 +99,8 @@ impl InstanceState {
             hooks: OutboundHooks {
                 service,
                 policy: policy.outbound.clone(),
+                metrics: metrics.clone(),
+                propagate,
             },
             config: policy.config.clone(),
             limiter: InstanceLimiter::new(

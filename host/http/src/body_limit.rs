@@ -8,7 +8,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -24,18 +24,27 @@ pin_project_lite::pin_project! {
         seen: u64,
         exceeded: Arc<AtomicBool>,
         is_request: bool,
+        // Bytes that passed, readable by whoever records the request.
+        counted: Option<Arc<AtomicU64>>,
     }
 }
 
 impl<B> LimitedBody<B> {
-    /// Limits a request body; `exceeded` is set if the limit is crossed.
-    pub fn request(inner: B, limit: u64, exceeded: Arc<AtomicBool>) -> Self {
+    /// Limits a request body; `exceeded` is set if the limit is crossed,
+    /// and `counted` tracks the bytes that passed.
+    pub fn request(
+        inner: B,
+        limit: u64,
+        exceeded: Arc<AtomicBool>,
+        counted: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             inner,
             limit,
             seen: 0,
             exceeded,
             is_request: true,
+            counted: Some(counted),
         }
     }
 
@@ -47,6 +56,7 @@ impl<B> LimitedBody<B> {
             seen: 0,
             exceeded: Arc::new(AtomicBool::new(false)),
             is_request: false,
+            counted: None,
         }
     }
 }
@@ -68,6 +78,9 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.seen = this.seen.saturating_add(data.len() as u64);
+                    if let Some(counted) = this.counted {
+                        counted.store(*this.seen, Ordering::Relaxed);
+                    }
                     if *this.seen > *this.limit {
                         this.exceeded.store(true, Ordering::Release);
                         let limit = Some(*this.limit);

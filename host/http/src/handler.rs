@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use wasmtime_wasi_http::WasiHttpView;
@@ -21,7 +21,11 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wharf_core::concurrency::Rejected;
 use wharf_core::{HttpServiceTemplate, LimitHit};
 
+use wharf_metrics::Metrics;
+use wharf_telemetry::{Telemetry, TraceContext};
+
 use crate::body_limit::LimitedBody;
+use crate::observe::{ObservedBody, RequestRecord};
 use crate::router::Router;
 
 /// Body of every response the server sends: a guest's streamed body or a
@@ -42,17 +46,35 @@ pub struct HttpApp {
     services: Vec<Arc<HttpServiceTemplate>>,
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
+    metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
+
+/// Label used for requests no route matched.
+const UNROUTED: &str = "unrouted";
 
 impl HttpApp {
     /// An app serving `services`, routed by `router` (whose indices point
-    /// into `services`).
-    pub fn new(router: Router, services: Vec<Arc<HttpServiceTemplate>>) -> Self {
+    /// into `services`), counting into `metrics` and exporting spans through
+    /// `telemetry`.
+    pub fn new(
+        router: Router,
+        services: Vec<Arc<HttpServiceTemplate>>,
+        metrics: Arc<Metrics>,
+        telemetry: Telemetry,
+    ) -> Self {
         Self {
             router,
             services,
             next_request_id: AtomicU64::new(1),
+            metrics,
+            telemetry,
         }
+    }
+
+    /// The loaded services.
+    pub fn services(&self) -> &[Arc<HttpServiceTemplate>] {
+        &self.services
     }
 
     /// Serves one request. Generic over the request body so benchmarks and
@@ -65,43 +87,69 @@ impl HttpApp {
     {
         let started = Instant::now();
         let request_id = self.request_id(&req);
+        let trace = TraceContext::from_request_headers(req.headers());
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let span = self.telemetry.is_enabled().then(|| {
+            let mut span = self
+                .telemetry
+                .start_span(&trace, &format!("{method} {path}"));
+            span.set_attribute("http.request.method", method.as_str());
+            span.set_attribute("url.path", path.clone());
+            span.set_attribute("wharf.request_id", &*request_id);
+            span
+        });
+        let request_bytes = Arc::new(AtomicU64::new(0));
 
         let has_authority =
             req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
-        let (response, service) = match self.router.lookup(&path) {
+        let template = self
+            .router
+            .lookup(&path)
+            .and_then(|index| self.services.get(index));
+        let (service, version): (Arc<str>, Arc<str>) = match template {
+            Some(t) => (t.identity().name.clone(), t.identity().version.clone()),
+            None => (Arc::from(UNROUTED), Arc::from("")),
+        };
+        self.metrics
+            .http_in_flight
+            .with_label_values(&[&*service])
+            .inc();
+
+        let mut response = match template {
             // wasi:http requires an authority; without one the request is
             // malformed (HTTP/1.1 makes Host mandatory).
-            _ if !has_authority => (text(StatusCode::BAD_REQUEST, "missing Host header\n"), None),
-            None => (text(StatusCode::NOT_FOUND, "not found\n"), None),
-            Some(index) => match self.services.get(index) {
-                Some(template) => (
-                    self.run(template, req, request_id.clone()).await,
-                    Some(template.identity()),
-                ),
-                None => (
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
-                    None,
-                ),
-            },
+            _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+            Some(template) => {
+                let propagate = propagation_headers(&trace, &request_id);
+                self.run(
+                    template,
+                    req,
+                    request_id.clone(),
+                    propagate,
+                    request_bytes.clone(),
+                )
+                .await
+            }
         };
-        let mut response = response;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        tracing::info!(
-            target: "wharf::access",
-            service = service.map(|s| &*s.name).unwrap_or("-"),
-            version = service.map(|s| &*s.version).unwrap_or("-"),
-            method = %method,
-            path = %path,
-            status = response.status().as_u16(),
-            duration_us = started.elapsed().as_micros() as u64,
-            request_id = %request_id,
-            "request"
-        );
-        response
+        let record = RequestRecord {
+            metrics: self.metrics.clone(),
+            service,
+            version,
+            method,
+            path,
+            status: response.status().as_u16(),
+            request_id,
+            trace_id: trace.trace_id_hex(),
+            started,
+            request_bytes,
+            span,
+        };
+        response.map(|body| ObservedBody::new(body, record).boxed_unsync())
     }
 
     async fn run<B>(
@@ -109,15 +157,30 @@ impl HttpApp {
         template: &Arc<HttpServiceTemplate>,
         req: Request<B>,
         request_id: Arc<str>,
+        propagate: Arc<[(HeaderName, HeaderValue)]>,
+        request_bytes: Arc<AtomicU64>,
     ) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let identity = template.identity();
-        match instantiate_and_call(template, req, request_id.clone()).await {
+        let call = Call {
+            template,
+            metrics: &self.metrics,
+            request_id: request_id.clone(),
+            propagate,
+            request_bytes,
+        };
+        match call.run(req).await {
             Ok(response) => response,
             Err(failure) => {
+                if let Some(reason) = failure.rejection() {
+                    self.metrics
+                        .requests_rejected
+                        .with_label_values(&[&*identity.name, reason])
+                        .inc();
+                }
                 match &failure {
                     Failure::Guest(error) | Failure::Memory(error) => tracing::error!(
                         service = %identity.name,
@@ -179,6 +242,18 @@ enum Failure {
 }
 
 impl Failure {
+    /// The `wharf_requests_rejected_total` reason, for refusals that
+    /// happened before the guest ran.
+    fn rejection(&self) -> Option<&'static str> {
+        match self {
+            Failure::PoolExhausted => Some("pool_exhausted"),
+            Failure::Busy(Rejected::QueueFull) => Some("queue_full"),
+            Failure::Busy(Rejected::QueueTimeout) => Some("queue_timeout"),
+            Failure::BodyTooLarge => Some("body_too_large"),
+            _ => None,
+        }
+    }
+
     fn reason(&self) -> &'static str {
         match self {
             Failure::PoolExhausted => "host instance pool exhausted",
@@ -246,139 +321,266 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn instantiate_and_call<B>(
-    template: &Arc<HttpServiceTemplate>,
-    req: Request<B>,
+/// One call into a service: the request's per-call context.
+struct Call<'a> {
+    template: &'a Arc<HttpServiceTemplate>,
+    metrics: &'a Arc<Metrics>,
     request_id: Arc<str>,
-) -> Result<Response<ResponseBody>, Failure>
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error>,
-{
-    let limits = &template.policy().limits;
-    let declared_len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|len| len > limits.max_request_body_bytes) {
-        return Err(Failure::BodyTooLarge);
-    }
-    let permit = template
-        .concurrency()
-        .acquire()
-        .await
-        .map_err(Failure::Busy)?;
+    propagate: Arc<[(HeaderName, HeaderValue)]>,
+    request_bytes: Arc<AtomicU64>,
+}
 
-    let body_exceeded = Arc::new(AtomicBool::new(false));
-    let req = req.map(|body| {
-        LimitedBody::request(body, limits.max_request_body_bytes, body_exceeded.clone())
-    });
-    let mut store = template.new_store(request_id).map_err(Failure::Guest)?;
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let guest_req = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, req)
-        .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
-    let out = store
-        .data_mut()
-        .http()
-        .new_response_outparam(sender)
-        .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
-
-    let timeout = limits.timeout;
-    let task_template = template.clone();
-    let task = tokio::task::spawn(async move {
-        // Held until the guest is done, body included.
-        let _permit = permit;
-        let run = async {
-            let result = async {
-                let proxy = task_template.pre().instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, guest_req, out)
-                    .await
-            }
-            .await;
-            (result, store.data().limit_hit())
+impl Call<'_> {
+    async fn run<B>(self, req: Request<B>) -> Result<Response<ResponseBody>, Failure>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let Call {
+            template,
+            metrics,
+            request_id,
+            propagate,
+            request_bytes,
+        } = self;
+        let limits = &template.policy().limits;
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_len.is_some_and(|len| len > limits.max_request_body_bytes) {
+            return Err(Failure::BodyTooLarge);
+        }
+        let permit = {
+            let queued = metrics
+                .requests_queued
+                .with_label_values(&[&*template.identity().name]);
+            queued.inc();
+            let permit = template.concurrency().acquire().await;
+            queued.dec();
+            permit.map_err(Failure::Busy)?
         };
-        match tokio::time::timeout(timeout, run).await {
-            Ok((result, limit)) => TaskEnd::Returned(result, limit),
-            Err(_) => TaskEnd::TimedOut,
-        }
-    });
-    let mut abort = AbortOnDrop(Some(task.abort_handle()));
 
-    match receiver.await {
-        Ok(Ok(response)) => {
-            abort.disarm();
-            // A guest that failed because we cut its oversized body off
-            // answers 5xx; the client needs to hear why.
-            if body_exceeded.load(Ordering::Acquire) && response.status().is_server_error() {
-                return Err(Failure::BodyTooLarge);
-            }
-            let response = match limits.max_response_body_bytes {
-                Some(max) => {
-                    let declared = response
-                        .headers()
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
-                    if declared.is_some_and(|len| len > max) {
-                        return Err(Failure::Guest(anyhow::anyhow!(
-                            "response declares {} bytes, over the service's limit of {max}",
-                            declared.unwrap_or_default()
-                        )));
-                    }
-                    response.map(|body| LimitedBody::response(body, max).boxed_unsync())
+        let body_exceeded = Arc::new(AtomicBool::new(false));
+        let req = req.map(|body| {
+            LimitedBody::request(
+                body,
+                limits.max_request_body_bytes,
+                body_exceeded.clone(),
+                request_bytes,
+            )
+        });
+        let mut store = template
+            .new_store(request_id, propagate)
+            .map_err(Failure::Guest)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let guest_req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
+
+        let timeout = limits.timeout;
+        let task_template = template.clone();
+        let mut lifecycle = InstanceLifecycle::start(metrics, template);
+        let task = tokio::task::spawn(async move {
+            // Held until the guest is done, body included.
+            let _permit = permit;
+            let run = async {
+                let result = async {
+                    let started = Instant::now();
+                    let proxy = task_template.pre().instantiate_async(&mut store).await?;
+                    lifecycle.instantiated(started.elapsed());
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, guest_req, out)
+                        .await
                 }
-                None => response.map(|body| body.boxed_unsync()),
+                .await;
+                let limit = store.data().limit_hit();
+                lifecycle.ended(&result, limit, store.data().peak_memory());
+                (result, limit)
             };
-            Ok(response)
-        }
-        Ok(Err(code)) => {
-            if body_exceeded.load(Ordering::Acquire) {
-                return Err(Failure::BodyTooLarge);
-            }
-            Err(Failure::Guest(anyhow::anyhow!(
-                "guest answered with error code {code:?}"
-            )))
-        }
-        // The sender is dropped with the store without a response: the task
-        // tells why.
-        Err(_) => {
-            let end = task.await;
-            abort.disarm();
-            if body_exceeded.load(Ordering::Acquire) {
-                return Err(Failure::BodyTooLarge);
-            }
-            match end {
-                Ok(TaskEnd::TimedOut) => Err(Failure::Timeout),
-                Ok(TaskEnd::Returned(_, Some(LimitHit::CpuTime))) => Err(Failure::CpuTime),
-                Ok(TaskEnd::Returned(result, Some(LimitHit::Memory))) => {
-                    Err(Failure::Memory(result.err().map_or_else(
-                        || anyhow::anyhow!("returned without a response"),
-                        anyhow::Error::from,
-                    )))
+            match tokio::time::timeout(timeout, run).await {
+                Ok((result, limit)) => TaskEnd::Returned(result, limit),
+                Err(_) => {
+                    lifecycle.timed_out();
+                    TaskEnd::TimedOut
                 }
-                Ok(TaskEnd::Returned(Ok(()), None)) => Err(Failure::Guest(anyhow::anyhow!(
-                    "guest returned without setting a response"
-                ))),
-                Ok(TaskEnd::Returned(Err(e), None)) => {
-                    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-                        .is_some()
-                    {
-                        return Err(Failure::PoolExhausted);
+            }
+        });
+        let mut abort = AbortOnDrop(Some(task.abort_handle()));
+
+        match receiver.await {
+            Ok(Ok(response)) => {
+                abort.disarm();
+                // A guest that failed because we cut its oversized body off
+                // answers 5xx; the client needs to hear why.
+                if body_exceeded.load(Ordering::Acquire) && response.status().is_server_error() {
+                    return Err(Failure::BodyTooLarge);
+                }
+                let response = match limits.max_response_body_bytes {
+                    Some(max) => {
+                        let declared = response
+                            .headers()
+                            .get(header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        if declared.is_some_and(|len| len > max) {
+                            return Err(Failure::Guest(anyhow::anyhow!(
+                                "response declares {} bytes, over the service's limit of {max}",
+                                declared.unwrap_or_default()
+                            )));
+                        }
+                        response.map(|body| LimitedBody::response(body, max).boxed_unsync())
                     }
-                    Err(Failure::Guest(anyhow::Error::from(e)))
+                    None => response.map(|body| body.boxed_unsync()),
+                };
+                Ok(response)
+            }
+            Ok(Err(code)) => {
+                if body_exceeded.load(Ordering::Acquire) {
+                    return Err(Failure::BodyTooLarge);
                 }
-                Err(join) => Err(Failure::Guest(
-                    anyhow::Error::from(join).context("guest task failed"),
-                )),
+                Err(Failure::Guest(anyhow::anyhow!(
+                    "guest answered with error code {code:?}"
+                )))
+            }
+            // The sender is dropped with the store without a response: the task
+            // tells why.
+            Err(_) => {
+                let end = task.await;
+                abort.disarm();
+                if body_exceeded.load(Ordering::Acquire) {
+                    return Err(Failure::BodyTooLarge);
+                }
+                match end {
+                    Ok(TaskEnd::TimedOut) => Err(Failure::Timeout),
+                    Ok(TaskEnd::Returned(_, Some(LimitHit::CpuTime))) => Err(Failure::CpuTime),
+                    Ok(TaskEnd::Returned(result, Some(LimitHit::Memory))) => {
+                        Err(Failure::Memory(result.err().map_or_else(
+                            || anyhow::anyhow!("returned without a response"),
+                            anyhow::Error::from,
+                        )))
+                    }
+                    Ok(TaskEnd::Returned(Ok(()), None)) => Err(Failure::Guest(anyhow::anyhow!(
+                        "guest returned without setting a response"
+                    ))),
+                    Ok(TaskEnd::Returned(Err(e), None)) => {
+                        if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                            .is_some()
+                        {
+                            return Err(Failure::PoolExhausted);
+                        }
+                        Err(Failure::Guest(anyhow::Error::from(e)))
+                    }
+                    Err(join) => Err(Failure::Guest(
+                        anyhow::Error::from(join).context("guest task failed"),
+                    )),
+                }
             }
         }
     }
+}
+
+/// Counts one instance from creation to end. Dropped without an end
+/// reason (the task was aborted because its client left), it counts as
+/// `aborted`.
+struct InstanceLifecycle {
+    metrics: Arc<Metrics>,
+    service: Arc<str>,
+    version: Arc<str>,
+    reason: Option<&'static str>,
+    peak_memory: usize,
+}
+
+impl InstanceLifecycle {
+    fn start(metrics: &Arc<Metrics>, template: &HttpServiceTemplate) -> Self {
+        let identity = template.identity();
+        metrics
+            .instances_live
+            .with_label_values(&[&*identity.name])
+            .inc();
+        Self {
+            metrics: metrics.clone(),
+            service: identity.name.clone(),
+            version: identity.version.clone(),
+            reason: None,
+            peak_memory: 0,
+        }
+    }
+
+    fn instantiated(&self, took: std::time::Duration) {
+        let labels = [&*self.service, &*self.version];
+        self.metrics.instantiations.with_label_values(&labels).inc();
+        self.metrics
+            .instantiation_duration
+            .with_label_values(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    fn timed_out(&mut self) {
+        self.reason = Some("timeout");
+    }
+
+    fn ended(
+        &mut self,
+        result: &Result<(), wasmtime::Error>,
+        limit: Option<LimitHit>,
+        peak_memory: usize,
+    ) {
+        self.peak_memory = peak_memory;
+        self.reason = Some(match (result, limit) {
+            (_, Some(LimitHit::CpuTime)) => "cpu_limit",
+            (_, Some(LimitHit::Memory)) => "memory_limit",
+            (Ok(()), None) => "completed",
+            (Err(_), None) => "trap",
+        });
+    }
+}
+
+impl Drop for InstanceLifecycle {
+    fn drop(&mut self) {
+        let m = &self.metrics;
+        m.instances_live.with_label_values(&[&*self.service]).dec();
+        let labels = [&*self.service, &*self.version];
+        m.instance_ends
+            .with_label_values(&[
+                &*self.service,
+                &*self.version,
+                self.reason.unwrap_or("aborted"),
+            ])
+            .inc();
+        if self.peak_memory > 0 {
+            m.instance_peak_memory
+                .with_label_values(&labels)
+                .observe(self.peak_memory as f64);
+        }
+    }
+}
+
+/// Headers every outbound request of this instance carries: the trace
+/// context (with this host's span as parent) and the request ID.
+fn propagation_headers(trace: &TraceContext, request_id: &str) -> Arc<[(HeaderName, HeaderValue)]> {
+    let mut headers = Vec::with_capacity(3);
+    if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
+        headers.push((HeaderName::from_static("traceparent"), value));
+    }
+    if let Some(state) = trace.tracestate()
+        && let Ok(value) = HeaderValue::from_str(state)
+    {
+        headers.push((HeaderName::from_static("tracestate"), value));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.push((HeaderName::from_static(REQUEST_ID_HEADER), value));
+    }
+    headers.into()
 }
 
 /// A short host-generated text response.

@@ -16,6 +16,7 @@
 
 pub mod body_limit;
 pub mod handler;
+pub mod observe;
 pub mod router;
 pub mod server;
 

@@ -15,6 +15,16 @@ pub struct AllowedOrigin {
     port: Option<u16>,
 }
 
+impl std::fmt::Display for AllowedOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
+    }
+}
+
 impl AllowedOrigin {
     /// Parses `scheme://host[:port]`, e.g. `http://127.0.0.1:8081` or
     /// `https://*.example.com`.

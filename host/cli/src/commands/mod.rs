@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod new;
+pub mod ps;
 pub mod up;
 
 use crate::cli::Command;
@@ -12,5 +13,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Build(args) => build::run(&args.path),
         Command::New(args) => new::run(args),
+        Command::Ps(args) => ps::run(args),
     }
 }

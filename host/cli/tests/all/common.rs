@@ -14,6 +14,8 @@ use wharf_core::limits::InstanceLimits;
 use wharf_core::{Runtime, RuntimeConfig};
 use wharf_http::ServeOptions;
 use wharf_manifest::Manifest;
+use wharf_metrics::Metrics;
+use wharf_telemetry::Telemetry;
 
 /// A manifest written to a temporary folder.
 pub struct TestApp {
@@ -44,6 +46,8 @@ pub fn service(name: &str, component: &str, routes: &[&str]) -> String {
 /// A host running in this process.
 pub struct InProcessHost {
     pub addr: SocketAddr,
+    /// The host's metrics registry (what its admin `/metrics` would serve).
+    pub metrics: Arc<Metrics>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     // Dropped last: instances must be gone before the engine is.
@@ -62,19 +66,31 @@ impl InProcessHost {
     }
 
     pub async fn start_with(manifest: Manifest, options: ServeOptions) -> Self {
+        Self::start_full(manifest, options, Telemetry::disabled()).await
+    }
+
+    pub async fn start_full(
+        manifest: Manifest,
+        options: ServeOptions,
+        telemetry: Telemetry,
+    ) -> Self {
+        let metrics = Arc::new(Metrics::new().unwrap());
         let runtime = Arc::new(
-            Runtime::new(RuntimeConfig {
-                // Small pools: several tests run at once, each with its own
-                // engine, and each pool reserves address space up front.
-                limits: InstanceLimits {
-                    max_instances: 300,
-                    ..InstanceLimits::default()
+            Runtime::new(
+                RuntimeConfig {
+                    // Small pools: several tests run at once, each with its own
+                    // engine, and each pool reserves address space up front.
+                    limits: InstanceLimits {
+                        max_instances: 300,
+                        ..InstanceLimits::default()
+                    },
+                    ..RuntimeConfig::default()
                 },
-                ..RuntimeConfig::default()
-            })
+                metrics.clone(),
+            )
             .unwrap(),
         );
-        let loaded = wharf::app::load(&runtime, manifest).unwrap();
+        let loaded = wharf::app::load(&runtime, manifest, telemetry).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -83,6 +99,7 @@ impl InProcessHost {
         }));
         Self {
             addr,
+            metrics,
             shutdown: Some(tx),
             task: Some(task),
             _runtime: runtime,
@@ -114,6 +131,7 @@ impl Drop for InProcessHost {
 pub struct ChildHost {
     pub child: Child,
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     stderr: Arc<std::sync::Mutex<String>>,
 }
 
@@ -134,8 +152,16 @@ impl ChildHost {
             .arg("up")
             .arg(path)
             .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--admin") {
+                &[][..]
+            } else {
+                &["--admin", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
+            // A fixed token keeps concurrent hosts from racing to create one
+            // in a shared state directory; tests that need another pass it.
+            .env("WHARF_ADMIN_TOKEN", "test-admin-token")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -160,18 +186,22 @@ impl ChildHost {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut admin = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Admin API on http://") {
+                    admin = url.trim_end_matches('/').parse::<SocketAddr>().ok();
+                }
                 if let Some(rest) = line.strip_prefix("Serving ")
                     && let Some((_, url)) = rest.split_once(" on http://")
                     && let Some(t) = tx.take()
                 {
                     let addr: SocketAddr = url.trim_end_matches('/').parse().unwrap();
-                    let _ = t.send(addr);
+                    let _ = t.send((addr, admin.unwrap()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr,
+        let (addr, admin) = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();
                 let output = stderr.lock().unwrap().clone();
@@ -181,12 +211,17 @@ impl ChildHost {
         Self {
             child,
             addr,
+            admin,
             stderr,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     pub fn stderr(&self) -> String {
@@ -242,7 +277,16 @@ fn read_status_kib(pid: u32, field: &str) -> u64 {
 
 /// Runs `wharf <args>` to completion; returns (exit code, stdout, stderr).
 pub fn run_wharf(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(wharf_bin()).args(args).output().unwrap();
+    run_wharf_env(args, &[])
+}
+
+/// Like [`run_wharf`], with extra environment variables.
+pub fn run_wharf_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(wharf_bin())
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -20,6 +20,13 @@ async fn a_trap_is_a_500_for_that_request_only() {
         assert_eq!(ok.status(), 200);
         assert_eq!(ok.text().await.unwrap(), "ok\n");
     }
+    let ends = |reason| {
+        host.metrics
+            .instance_ends
+            .with_label_values(&["trap", "1.0.0", reason])
+            .get()
+    };
+    assert_eq!((ends("trap"), ends("completed")), (2, 2));
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod deploy_files;
 mod examples;
 mod failures;
 mod manifest_errors;
+mod observability;
 mod outbound;
 mod refusals;
 mod routing;

@@ -14,6 +14,8 @@ fn up_error(manifest: &str) -> String {
         app.dir.path().to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
     ]);
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stdout.contains("Serving"), "{stdout}");
@@ -115,7 +117,8 @@ fn a_malformed_outbound_origin_is_an_error() {
 #[test]
 fn a_folder_without_a_manifest_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run_wharf(&["up", dir.path().to_str().unwrap()]);
+    let (code, _, stderr) =
+        run_wharf(&["up", dir.path().to_str().unwrap(), "--admin", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("no wharf.toml in"), "{stderr}");
 }

@@ -6,7 +6,14 @@ use wharf_test_artifacts as art;
 use crate::common::run_wharf;
 
 fn refused(path: &str) -> String {
-    let (code, _stdout, stderr) = run_wharf(&["up", path, "--listen", "127.0.0.1:0"]);
+    let (code, _stdout, stderr) = run_wharf(&[
+        "up",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(code, 1, "wharf up {path} must fail; stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");

@@ -30,32 +30,17 @@
 //!
 //! # Example
 //!
-//! In a test crate, make every `http_*` program need a test of the same name,
-//! and load components by path:
+//! Load a component by path, and list a suite with its macro:
 //!
 //! ```no_run
-//! macro_rules! assert_test_exists {
+//! let wasm = std::fs::read(wharf_test_artifacts::HTTP_HELLO_COMPONENT);
+//! # let _ = wasm;
+//! macro_rules! print_name {
 //!     ($name:ident) => {
-//!         #[allow(unused_imports)]
-//!         use self::$name as _;
+//!         println!("{}", stringify!($name));
 //!     };
 //! }
-//! wharf_test_artifacts::foreach_http!(assert_test_exists);
-//!
-//! fn http_hello() {
-//!     let wasm = std::fs::read(wharf_test_artifacts::HTTP_HELLO_COMPONENT);
-//!     // ... load it into the host and send a request ...
-//! #   let _ = wasm;
-//! }
-//! # fn http_env() {}
-//! # fn http_trap() {}
-//! # fn http_stream() {}
-//! # fn http_sleep() {}
-//! # fn http_wasi_0_2_0() {}
-//! # fn http_wstd() {}
-//! # fn http_unknown_import() {}
-//! # fn http_newer_minor() {}
-//! # fn main() {}
+//! wharf_test_artifacts::foreach_http!(print_name);
 //! ```
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
