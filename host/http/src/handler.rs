@@ -149,7 +149,12 @@ impl HttpApp {
             request_bytes,
             span,
         };
-        response.map(|body| ObservedBody::new(body, record).boxed_unsync())
+        let expected = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        response.map(|body| ObservedBody::new(body, expected, record).boxed_unsync())
     }
 
     async fn run<B>(

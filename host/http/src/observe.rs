@@ -79,6 +79,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         bytes: u64,
+        // The declared content-length, if any: hyper stops polling once it
+        // has been sent, so reaching it is how the end is recognised.
+        expected: Option<u64>,
         record: Option<RequestRecord>,
     }
 
@@ -86,18 +89,23 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(record) = this.record.take() {
-                record.finish(*this.bytes, false);
+                // Complete if the declared length went out; otherwise the
+                // client went away or the stream failed.
+                let complete = *this.expected == Some(*this.bytes);
+                record.finish(*this.bytes, complete);
             }
         }
     }
 }
 
 impl<B> ObservedBody<B> {
-    /// Wraps `inner`; `record` is written when it ends.
-    pub fn new(inner: B, record: RequestRecord) -> Self {
+    /// Wraps `inner`, whose response declared `expected` bytes (if it
+    /// did); `record` is written when it ends.
+    pub fn new(inner: B, expected: Option<u64>, record: RequestRecord) -> Self {
         Self {
             inner,
             bytes: 0,
+            expected,
             record: Some(record),
         }
     }
@@ -111,12 +119,17 @@ impl<B: Body<Data = Bytes>> Body for ObservedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.bytes += data.len() as u64;
+                }
+                if (this.inner.is_end_stream() || *this.expected == Some(*this.bytes))
+                    && let Some(record) = this.record.take()
+                {
+                    record.finish(*this.bytes, true);
                 }
             }
             Poll::Ready(None) => {

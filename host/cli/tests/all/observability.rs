@@ -563,3 +563,29 @@ async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         bodies.len()
     );
 }
+
+#[tokio::test]
+async fn json_logs_carry_one_access_event_per_request() {
+    let app = traffic_app();
+    let host = ChildHost::start(app.dir.path(), &["--log-format", "json"]);
+    let r = client()
+        .get(host.url("/hello/json"))
+        .header("x-request-id", "json-req-1")
+        .send()
+        .await
+        .unwrap();
+    r.bytes().await.unwrap();
+    let line = crate::outbound::wait_for_log(&host, "json-req-1").await;
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let fields = &event["fields"];
+    assert_eq!(event["target"], "wharf::access");
+    assert_eq!(fields["service"], "hello");
+    assert_eq!(fields["version"], "1.0.0");
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["path"], "/hello/json");
+    assert_eq!(fields["status"], 200);
+    assert_eq!(fields["response_bytes"], "Hello from Wharf!\n".len());
+    assert!(fields["duration_us"].is_u64());
+    assert_eq!(fields["complete"], true);
+    assert!(fields["trace_id"].as_str().is_some_and(|t| t.len() == 32));
+}
