@@ -300,3 +300,80 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// One request a [`Recorder`] received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A loopback HTTP/1 server that records every request it receives and
+/// answers each with a fixed body: the far end of outbound calls and the
+/// fake OTLP collector.
+pub struct Recorder {
+    pub origin: String,
+    requests: Arc<std::sync::Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub async fn start(answer: &'static str) -> Self {
+        use http_body_util::BodyExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let requests: Arc<std::sync::Mutex<Vec<Recorded>>> = Arc::default();
+        let record = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let record = record.clone();
+                            async move {
+                                let path = req.uri().path().to_string();
+                                let headers = req.headers().clone();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                record.lock().unwrap().push(Recorded {
+                                    path,
+                                    headers,
+                                    body,
+                                });
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                    http_body_util::Full::new(bytes::Bytes::from_static(
+                                        answer.as_bytes(),
+                                    )),
+                                ))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Self { origin, requests }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+/// GETs `url` and reads the whole body; returns status and body.
+pub async fn fetch(client: &reqwest::Client, url: &str) -> (u16, bytes::Bytes) {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap())
+}

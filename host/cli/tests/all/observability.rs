@@ -3,17 +3,12 @@
 //! scrapes `/metrics` over HTTP and parses it with a real Prometheus
 //! text-format parser.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use prometheus_parse::{Scrape, Value};
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, TestApp, client, run_wharf_env};
+use crate::common::{ChildHost, Recorder, TestApp, client, fetch, run_wharf_env};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -255,41 +250,13 @@ async fn label_cardinality_stays_fixed_across_a_thousand_paths() {
     let app = traffic_app();
     let host = ChildHost::start_with_env(app.dir.path(), &[], &[("WHARF_ADMIN_TOKEN", TOKEN)]);
     let client = client();
-    client
-        .get(host.url("/hello/first"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    client
-        .get(host.url("/missing-first"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    fetch(&client, &host.url("/hello/first")).await;
+    fetch(&client, &host.url("/missing-first")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = scrape(&host).await;
     for i in 0..500 {
-        client
-            .get(host.url(&format!("/hello/item/{i}?q={i}")))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        client
-            .get(host.url(&format!("/missing/{i}")))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        fetch(&client, &host.url(&format!("/hello/item/{i}?q={i}"))).await;
+        fetch(&client, &host.url(&format!("/missing/{i}"))).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = scrape(&host).await;
@@ -317,36 +284,10 @@ async fn label_cardinality_stays_fixed_across_a_thousand_paths() {
     );
 }
 
-/// A loopback server that records the headers of every request.
-async fn recording_upstream() -> (String, Arc<Mutex<Vec<http::HeaderMap>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    record.lock().unwrap().push(req.headers().clone());
-                    async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::from("ok"),
-                        )))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (origin, seen)
-}
-
 #[tokio::test]
 async fn trace_context_and_request_id_propagate_to_outbound_calls() {
-    let (origin, seen) = recording_upstream().await;
+    let upstream = Recorder::start("ok").await;
+    let origin = upstream.origin.clone();
     let app = TestApp::new(&format!(
         "[service.caller]\ncomponent = {:?}\nroutes = [\"/...\"]\noutbound = [{origin:?}]\n",
         art::SDK_FEATURES_COMPONENT
@@ -372,7 +313,7 @@ async fn trace_context_and_request_id_propagate_to_outbound_calls() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let seen = seen.lock().unwrap().clone();
+    let seen: Vec<http::HeaderMap> = upstream.requests().into_iter().map(|r| r.headers).collect();
     assert_eq!(seen.len(), 2);
     let tp = seen[0]["traceparent"].to_str().unwrap().to_string();
     let parts: Vec<&str> = tp.split('-').collect();
@@ -434,14 +375,7 @@ async fn admin_routes_need_the_token_except_health_and_metrics() {
         404
     );
 
-    client
-        .get(host.url("/hello/x"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    fetch(&client, &host.url("/hello/x")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let admin = format!("http://{}", host.admin);
     let (code, stdout, stderr) =
@@ -500,36 +434,8 @@ type Export = (String, Vec<u8>);
 
 #[tokio::test]
 async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let bodies: Arc<Mutex<Vec<Export>>> = Arc::default();
-    let record = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let record = record.clone();
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes().to_vec())
-                            .unwrap_or_default();
-                        record.lock().unwrap().push((path, body));
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::new(),
-                        )))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let collector = Recorder::start("").await;
+    let endpoint = collector.origin.clone();
     let app = traffic_app();
     let mut host = ChildHost::start_with_env(
         app.dir.path(),
@@ -551,7 +457,11 @@ async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         .await
         .unwrap();
     assert!(status.success());
-    let bodies = bodies.lock().unwrap();
+    let bodies: Vec<Export> = collector
+        .requests()
+        .into_iter()
+        .map(|r| (r.path, r.body))
+        .collect();
     let trace_bytes: Vec<u8> = (0..16)
         .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
         .collect();
