@@ -27,5 +27,10 @@ if ! command -v promtool >/dev/null 2>&1; then
     command -v promtool >/dev/null 2>&1 || { echo "promtool still missing" >&2; exit 1; }
 fi
 
-echo "==> cargo test"
+echo "==> cargo test (host)"
 cargo test --locked "$@"
+
+# The SDK and the JSON example's logic also run natively (the guest crates
+# are not default members): unit tests and doc examples.
+echo "==> cargo test (SDK and examples, native)"
+cargo test --locked -p wharf-sdk -p wharf-sdk-macro -p json-api "$@"

@@ -74,6 +74,16 @@ impl InProcessHost {
         options: ServeOptions,
         telemetry: Telemetry,
     ) -> Self {
+        Self::start_with_pool(manifest, options, telemetry, 300).await
+    }
+
+    /// Like [`start_full`](Self::start_full) with a pool of `max_instances`.
+    pub async fn start_with_pool(
+        manifest: Manifest,
+        options: ServeOptions,
+        telemetry: Telemetry,
+        max_instances: u32,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new().unwrap());
         let runtime = Arc::new(
             Runtime::new(
@@ -81,7 +91,7 @@ impl InProcessHost {
                     // Small pools: several tests run at once, each with its own
                     // engine, and each pool reserves address space up front.
                     limits: InstanceLimits {
-                        max_instances: 300,
+                        max_instances,
                         ..InstanceLimits::default()
                     },
                     ..RuntimeConfig::default()

@@ -543,3 +543,58 @@ async fn a_slowloris_client_is_disconnected_by_the_header_timeout() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the server kept the slow connection open");
 }
+
+#[tokio::test]
+async fn a_request_past_its_wall_clock_timeout_gets_504() {
+    let (host, _app) = InProcessHost::start(&format!(
+        "[service.slow]\ncomponent = {:?}\nroutes = [\"/...\"]\n\n[service.slow.limits]\ntimeout = \"300ms\"\n",
+        art::HTTP_SLEEP_COMPONENT
+    ))
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        get(&host.url("/sleep?ms=5000")).await,
+        (504, "request timed out\n".into())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "cut off at the timeout"
+    );
+    assert_eq!(
+        get(&host.url("/sleep?ms=10")).await,
+        (200, "slept 10\n".into())
+    );
+    let ends = host
+        .metrics
+        .instance_ends
+        .with_label_values(&["slow", "dev", "timeout"])
+        .get();
+    assert_eq!(ends, 1);
+}
+
+#[tokio::test]
+async fn the_host_wide_instance_pool_caps_concurrency_with_503() {
+    // Two pool slots, and a service that would otherwise admit 100.
+    let manifest =
+        wharf_manifest::Manifest::single_component(Path::new(art::HTTP_SLEEP_COMPONENT)).unwrap();
+    let host = InProcessHost::start_with_pool(
+        manifest,
+        wharf_http::ServeOptions::default(),
+        wharf_telemetry::Telemetry::disabled(),
+        2,
+    )
+    .await;
+    let slow: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(get_owned(host.url("/sleep?ms=1500"))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = client().get(host.url("/sleep?ms=1")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.text().await.unwrap(), "host at capacity\n");
+    for s in slow {
+        assert_eq!(s.await.unwrap().0, 200);
+    }
+    // Slots come back when instances end.
+    assert_eq!(get(&host.url("/sleep?ms=1")).await.0, 200);
+}
