@@ -494,13 +494,15 @@ impl Call<'_> {
     }
 }
 
-/// Counts one instance from creation to end. Dropped without an end
-/// reason (the task was aborted because its client left), it counts as
-/// `aborted`.
+/// Counts one instance from creation to end. Dropped after creation
+/// without an end reason (the task was aborted because its client left),
+/// it counts as `aborted`. An instance that was never created (no pool
+/// slot) is not counted at all: that request is counted as rejected.
 struct InstanceLifecycle {
     metrics: Arc<Metrics>,
     service: Arc<str>,
     version: Arc<str>,
+    created: bool,
     reason: Option<&'static str>,
     peak_memory: usize,
 }
@@ -508,26 +510,28 @@ struct InstanceLifecycle {
 impl InstanceLifecycle {
     fn start(metrics: &Arc<Metrics>, template: &HttpServiceTemplate) -> Self {
         let identity = template.identity();
-        metrics
-            .instances_live
-            .with_label_values(&[&*identity.name])
-            .inc();
         Self {
             metrics: metrics.clone(),
             service: identity.name.clone(),
             version: identity.version.clone(),
+            created: false,
             reason: None,
             peak_memory: 0,
         }
     }
 
-    fn instantiated(&self, took: std::time::Duration) {
+    fn instantiated(&mut self, took: std::time::Duration) {
+        self.created = true;
         let labels = [&*self.service, &*self.version];
         self.metrics.instantiations.with_label_values(&labels).inc();
         self.metrics
             .instantiation_duration
             .with_label_values(&labels)
             .observe(took.as_secs_f64());
+        self.metrics
+            .instances_live
+            .with_label_values(&[&*self.service])
+            .inc();
     }
 
     fn timed_out(&mut self) {
@@ -552,9 +556,11 @@ impl InstanceLifecycle {
 
 impl Drop for InstanceLifecycle {
     fn drop(&mut self) {
+        if !self.created {
+            return;
+        }
         let m = &self.metrics;
         m.instances_live.with_label_values(&[&*self.service]).dec();
-        let labels = [&*self.service, &*self.version];
         m.instance_ends
             .with_label_values(&[
                 &*self.service,
@@ -564,7 +570,7 @@ impl Drop for InstanceLifecycle {
             .inc();
         if self.peak_memory > 0 {
             m.instance_peak_memory
-                .with_label_values(&labels)
+                .with_label_values(&[&*self.service, &*self.version])
                 .observe(self.peak_memory as f64);
         }
     }

@@ -597,4 +597,24 @@ async fn the_host_wide_instance_pool_caps_concurrency_with_503() {
     }
     // Slots come back when instances end.
     assert_eq!(get(&host.url("/sleep?ms=1")).await.0, 200);
+    // Counted as a rejection, not as an instance that trapped.
+    let m = &host.metrics;
+    assert_eq!(
+        m.requests_rejected
+            .with_label_values(&["http-sleep", "pool_exhausted"])
+            .get(),
+        1
+    );
+    assert_eq!(
+        m.instance_ends
+            .with_label_values(&["http-sleep", "dev", "trap"])
+            .get(),
+        0
+    );
+    assert_eq!(
+        m.instance_ends
+            .with_label_values(&["http-sleep", "dev", "completed"])
+            .get(),
+        3
+    );
 }
