@@ -43,7 +43,8 @@ for c in $CONNS; do
       port=$(( 20000 + RANDOM % 20000 ))
       pid=$(start_server "$server" "$port")
       for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-      out=$(wrk -t2 -c"$c" -d"$DUR" --latency "http://127.0.0.1:$port/" 2>&1)
+      threads=$(( c < 2 ? c : 2 ))
+      out=$(wrk -t"$threads" -c"$c" -d"$DUR" --latency "http://127.0.0.1:$port/" 2>&1) || true
       kill "$pid"; wait "$pid" 2>/dev/null || true
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out")
