@@ -111,10 +111,9 @@ impl HttpApp {
             Some(t) => (t.identity().name.clone(), t.identity().version.clone()),
             None => (Arc::from(UNROUTED), Arc::from("")),
         };
-        self.metrics
-            .http_in_flight
-            .with_label_values(&[&*service])
-            .inc();
+        // Decremented when the response ends, or when this future is
+        // dropped first because the client went away.
+        let in_flight = InFlight::new(self.metrics.http_in_flight.with_label_values(&[&*service]));
 
         let mut response = match template {
             // wasi:http requires an authority; without one the request is
@@ -148,6 +147,7 @@ impl HttpApp {
             started,
             request_bytes,
             span,
+            _in_flight: in_flight,
         };
         let expected = response
             .headers()
@@ -573,6 +573,22 @@ impl Drop for InstanceLifecycle {
                 .with_label_values(&[&*self.service, &*self.version])
                 .observe(self.peak_memory as f64);
         }
+    }
+}
+
+/// One request counted in `wharf_http_requests_in_flight` until dropped.
+pub(crate) struct InFlight(wharf_metrics::IntGaugeHandle);
+
+impl InFlight {
+    fn new(gauge: wharf_metrics::IntGaugeHandle) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -29,6 +29,8 @@ pub struct RequestRecord {
     pub(crate) started: Instant,
     pub(crate) request_bytes: Arc<AtomicU64>,
     pub(crate) span: Option<RequestSpan>,
+    /// Leaves the in-flight gauge when the record is finished or dropped.
+    pub(crate) _in_flight: crate::handler::InFlight,
 }
 
 impl RequestRecord {
@@ -45,7 +47,6 @@ impl RequestRecord {
         m.http_request_duration
             .with_label_values(&[service, version, method])
             .observe(elapsed.as_secs_f64());
-        m.http_in_flight.with_label_values(&[service]).dec();
         m.http_response_body_bytes
             .with_label_values(&[service, version])
             .inc_by(response_bytes);

@@ -16,14 +16,14 @@
 //! dashboard and alert-rule tests check their queries against.
 #![deny(missing_docs)]
 
-/// Re-exported so callers can name metric handle types.
-pub use prometheus::IntGaugeVec;
 /// Re-exported so callers can read metric families.
 pub use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+/// Re-exported so callers can name metric handle types.
+pub use prometheus::{IntGauge as IntGaugeHandle, IntGaugeVec};
 
 /// Latency buckets for request and instantiation durations, in seconds:
 /// fine-grained below a millisecond, where instance-per-request lives.

@@ -12,7 +12,7 @@ use crate::common::{ChildHost, Recorder, TestApp, client, fetch, run_wharf_env};
 
 const TOKEN: &str = "test-admin-token";
 
-async fn scrape(host: &ChildHost) -> Scrape {
+pub async fn scrape(host: &ChildHost) -> Scrape {
     let text = client()
         .get(host.admin_url("/metrics"))
         .send()
@@ -26,7 +26,7 @@ async fn scrape(host: &ChildHost) -> Scrape {
 
 /// The value of `metric` with exactly these labels (0 if absent). For a
 /// histogram, its observation count.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()
