@@ -27,10 +27,18 @@ if ! command -v promtool >/dev/null 2>&1; then
     command -v promtool >/dev/null 2>&1 || { echo "promtool still missing" >&2; exit 1; }
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "==> cargo test (host)"
-cargo test --locked "$@"
+cargo test --locked "$@" 2>&1 | tee -a "$log"
 
 # The SDK and the JSON example's logic also run natively (the guest crates
 # are not default members): unit tests and doc examples.
 echo "==> cargo test (SDK and examples, native)"
-cargo test --locked -p wharf-sdk -p wharf-sdk-macro -p json-api "$@"
+cargo test --locked -p wharf-sdk -p wharf-sdk-macro -p json-api "$@" 2>&1 | tee -a "$log"
+
+# One closing line for the whole suite (the last cargo runner alone may be a
+# crate with no doc tests, which would read as "0 passed").
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
