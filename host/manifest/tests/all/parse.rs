@@ -2,14 +2,14 @@
 //! test per rule with the full error text.
 //!
 //! Manifests here are parsed as `wharf.toml` in the current directory, which
-//! cargo sets to the crate root, so `tests/ui/fixtures/hello.wasm` is a
+//! cargo sets to the crate root, so `tests/ui/fixtures/existing-file` is a
 //! component file that exists and messages do not depend on a temp path.
 
 use std::path::{Path, PathBuf};
 
 use wharf_manifest::{ComponentSource, Manifest, ManifestError, Route};
 
-const WASM: &str = "tests/ui/fixtures/hello.wasm";
+const WASM: &str = "tests/ui/fixtures/existing-file";
 
 fn parse(source: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(source, Path::new("wharf.toml"))
@@ -150,7 +150,7 @@ fn accepts_absolute_component_paths() {
 #[test]
 fn resolves_component_paths_against_the_manifest_directory() {
     let manifest = Manifest::parse(
-        "[service.hello]\ncomponent = 'fixtures/hello.wasm'\nroutes = ['/']\n",
+        "[service.hello]\ncomponent = 'fixtures/existing-file'\nroutes = ['/']\n",
         Path::new("tests/ui/wharf.toml"),
     )
     .unwrap();
