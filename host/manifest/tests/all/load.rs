@@ -176,7 +176,8 @@ fn single_component_prefixes_names_that_do_not_start_with_a_letter() {
 
 #[test]
 fn single_component_makes_relative_paths_absolute() {
-    let manifest = Manifest::single_component(Path::new("tests/ui/fixtures/existing-file")).unwrap();
+    let manifest =
+        Manifest::single_component(Path::new("tests/ui/fixtures/existing-file")).unwrap();
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/fixtures/existing-file");
     assert_eq!(manifest.file, expected);
     assert_eq!(
