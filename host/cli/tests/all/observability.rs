@@ -501,3 +501,60 @@ async fn json_logs_carry_one_access_event_per_request() {
     assert_eq!(fields["complete"], true);
     assert!(fields["trace_id"].as_str().is_some_and(|t| t.len() == 32));
 }
+
+#[tokio::test]
+async fn readiness_flips_to_ready_only_after_every_service_is_loaded() {
+    use std::io::{BufRead as _, BufReader};
+    // Enough services that compiling them takes a noticeable while.
+    let manifest: String = (0..12)
+        .map(|i| {
+            format!(
+                "[service.s{i}]\ncomponent = {:?}\nroutes = [\"/s{i}/...\"]\n\n",
+                art::EXAMPLE_JSON_API_COMPONENT
+            )
+        })
+        .collect();
+    let app = TestApp::new(&manifest);
+    let mut child = std::process::Command::new(crate::common::wharf_bin())
+        .arg("up")
+        .arg(app.dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .env("WHARF_ADMIN_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(url) = line.strip_prefix("Admin API on ") {
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    let before = client()
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let health = client()
+        .get(format!("{admin}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let serving = tokio::task::spawn_blocking(move || {
+        lines.any(|l| l.is_ok_and(|l| l.starts_with("Serving ")))
+    })
+    .await
+    .unwrap();
+    let after = client()
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(health.status(), 200, "alive while loading");
+    assert_eq!(before.status(), 503, "not ready while services compile");
+    assert!(serving);
+    assert_eq!(after.status(), 200);
+}
