@@ -81,8 +81,10 @@ mod tests {
             async move { limit.acquire().await.map(drop) }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(limit.queued(), 1);
         assert_eq!(limit.acquire().await.map(drop), Err(Rejected::QueueFull));
         assert_eq!(waiting.await.ok(), Some(Err(Rejected::QueueTimeout)));
+        assert_eq!(limit.queued(), 0);
         drop(first);
         assert!(limit.acquire().await.is_ok());
     }

@@ -77,10 +77,21 @@ impl HttpApp {
         &self.services
     }
 
+    /// Refreshes gauges that are read from the services rather than kept
+    /// per request (the wait queues); called when metrics are scraped.
+    pub fn observe(&self) {
+        for template in &self.services {
+            self.metrics
+                .requests_queued
+                .with_label_values(&[&*template.identity().name])
+                .set(i64::from(template.concurrency().queued()));
+        }
+    }
+
     /// Serves one request. Generic over the request body so benchmarks and
     /// in-process callers can skip the network; the server passes hyper's
     /// `Incoming`.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ObservedBody<ResponseBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -149,12 +160,8 @@ impl HttpApp {
             span,
             _in_flight: in_flight,
         };
-        let expected = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        response.map(|body| ObservedBody::new(body, expected, record).boxed_unsync())
+        let expected = content_length(response.headers());
+        response.map(|body| ObservedBody::new(body, expected, record))
     }
 
     async fn run<B>(
@@ -349,23 +356,15 @@ impl Call<'_> {
             request_bytes,
         } = self;
         let limits = &template.policy().limits;
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared_len = content_length(req.headers());
         if declared_len.is_some_and(|len| len > limits.max_request_body_bytes) {
             return Err(Failure::BodyTooLarge);
         }
-        let permit = {
-            let queued = metrics
-                .requests_queued
-                .with_label_values(&[&*template.identity().name]);
-            queued.inc();
-            let permit = template.concurrency().acquire().await;
-            queued.dec();
-            permit.map_err(Failure::Busy)?
-        };
+        let permit = template
+            .concurrency()
+            .acquire()
+            .await
+            .map_err(Failure::Busy)?;
 
         let body_exceeded = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| {
@@ -432,11 +431,7 @@ impl Call<'_> {
                 }
                 let response = match limits.max_response_body_bytes {
                     Some(max) => {
-                        let declared = response
-                            .headers()
-                            .get(header::CONTENT_LENGTH)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok());
+                        let declared = content_length(response.headers());
                         if declared.is_some_and(|len| len > max) {
                             return Err(Failure::Guest(anyhow::anyhow!(
                                 "response declares {} bytes, over the service's limit of {max}",
@@ -445,7 +440,8 @@ impl Call<'_> {
                         }
                         response.map(|body| LimitedBody::response(body, max).boxed_unsync())
                     }
-                    None => response.map(|body| body.boxed_unsync()),
+                    // wasmtime-wasi-http's body already is a `ResponseBody`.
+                    None => response,
                 };
                 Ok(response)
             }
@@ -608,6 +604,14 @@ fn propagation_headers(trace: &TraceContext, request_id: &str) -> Arc<[(HeaderNa
         headers.push((HeaderName::from_static(REQUEST_ID_HEADER), value));
     }
     headers.into()
+}
+
+/// The `content-length` a message declares, if it declares a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// A short host-generated text response.

@@ -86,11 +86,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        // Ready before the banner: whoever waits for "Serving" (a person,
+        // a script, a test) must find /readyz already saying so. The
+        // listener is bound, so connections queue until `serve` accepts.
+        admin.set_ready(service_status(&loaded, metrics.clone()), {
+            let http = loaded.http.clone();
+            Box::new(move || {
+                runtime.observe_pool();
+                http.observe();
+            })
+        });
         print_routes(&loaded.manifest, addr);
-        admin.set_ready(
-            service_status(&loaded, metrics.clone()),
-            Box::new(move || runtime.observe_pool()),
-        );
         let options = ServeOptions {
             grace_period: Duration::from_secs(args.grace_period),
             ..ServeOptions::default()
