@@ -191,12 +191,12 @@ impl HttpServiceTemplate {
     /// limiter, and an epoch callback that yields to other tasks at every
     /// tick and interrupts the guest once its CPU-time budget is spent.
     ///
-    /// `propagate` are headers (trace context, request ID) added to every
-    /// outbound request the instance makes.
+    /// `propagate` adds the request's context (trace context, request ID)
+    /// to every outbound request the instance makes.
     pub fn new_store(
         &self,
         request_id: Arc<str>,
-        propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
+        propagate: crate::outbound::Propagate,
     ) -> anyhow::Result<Store<InstanceState>> {
         let tags = LogTags {
             service: self.identity.name.clone(),

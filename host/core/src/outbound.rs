@@ -39,6 +39,11 @@ impl OutboundPolicy {
     }
 }
 
+/// Writes the headers that carry a request's context (trace context,
+/// request ID) onto an outbound request. A closure, so the header values are
+/// only built for instances that actually call out.
+pub type Propagate = Arc<dyn Fn(&mut http::HeaderMap) + Send + Sync>;
+
 /// The `wasi:http` hooks of one instance: the allowlist, then wasmtime's
 /// default client.
 pub struct OutboundHooks {
@@ -48,8 +53,8 @@ pub struct OutboundHooks {
     pub policy: Arc<OutboundPolicy>,
     /// Where outcomes are counted.
     pub metrics: Arc<Metrics>,
-    /// Trace context and request ID to propagate, as header values.
-    pub propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
+    /// Adds the request's trace context and ID to an outbound request.
+    pub propagate: Propagate,
 }
 
 type SendFuture = Box<
@@ -82,9 +87,7 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
         let mut request = request;
-        for (name, value) in self.propagate.iter() {
-            request.headers_mut().insert(name.clone(), value.clone());
-        }
+        (self.propagate)(request.headers_mut());
         let counter = |outcome| {
             self.metrics.outbound_requests.with_label_values(&[
                 &*self.service,

@@ -44,7 +44,7 @@ impl InstanceState {
         policy: &ServicePolicy,
         tick_budget: u64,
         metrics: &Arc<Metrics>,
-        propagate: Arc<[(http::HeaderName, http::HeaderValue)]>,
+        propagate: crate::outbound::Propagate,
     ) -> anyhow::Result<Self> {
         let service = tags.service.clone();
         let mut builder = WasiCtx::builder();

@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wharf_core::concurrency::Rejected;
+use wharf_core::outbound::Propagate;
 use wharf_core::{HttpServiceTemplate, LimitHit};
 
 use wharf_metrics::Metrics;
@@ -132,7 +133,7 @@ impl HttpApp {
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
             Some(template) => {
-                let propagate = propagation_headers(&trace, &request_id);
+                let propagate = propagation(&trace, &request_id);
                 self.run(
                     template,
                     req,
@@ -169,7 +170,7 @@ impl HttpApp {
         template: &Arc<HttpServiceTemplate>,
         req: Request<B>,
         request_id: Arc<str>,
-        propagate: Arc<[(HeaderName, HeaderValue)]>,
+        propagate: Propagate,
         request_bytes: Arc<AtomicU64>,
     ) -> Response<ResponseBody>
     where
@@ -338,7 +339,7 @@ struct Call<'a> {
     template: &'a Arc<HttpServiceTemplate>,
     metrics: &'a Arc<Metrics>,
     request_id: Arc<str>,
-    propagate: Arc<[(HeaderName, HeaderValue)]>,
+    propagate: Propagate,
     request_bytes: Arc<AtomicU64>,
 }
 
@@ -588,22 +589,25 @@ impl Drop for InFlight {
     }
 }
 
-/// Headers every outbound request of this instance carries: the trace
-/// context (with this host's span as parent) and the request ID.
-fn propagation_headers(trace: &TraceContext, request_id: &str) -> Arc<[(HeaderName, HeaderValue)]> {
-    let mut headers = Vec::with_capacity(3);
-    if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
-        headers.push((HeaderName::from_static("traceparent"), value));
-    }
-    if let Some(state) = trace.tracestate()
-        && let Ok(value) = HeaderValue::from_str(state)
-    {
-        headers.push((HeaderName::from_static("tracestate"), value));
-    }
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.push((HeaderName::from_static(REQUEST_ID_HEADER), value));
-    }
-    headers.into()
+/// What every outbound request of this instance carries: the trace
+/// context (with this host's span as parent) and the request ID. Built only
+/// when the guest actually sends a request.
+fn propagation(trace: &TraceContext, request_id: &Arc<str>) -> Propagate {
+    let trace = trace.clone();
+    let request_id = request_id.clone();
+    Arc::new(move |headers: &mut http::HeaderMap| {
+        if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
+            headers.insert(HeaderName::from_static("traceparent"), value);
+        }
+        if let Some(state) = trace.tracestate()
+            && let Ok(value) = HeaderValue::from_str(state)
+        {
+            headers.insert(HeaderName::from_static("tracestate"), value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+    })
 }
 
 /// The `content-length` a message declares, if it declares a valid one.

@@ -71,19 +71,8 @@ pub fn try_write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), Stre
 
 /// Writes all of `bytes`, never more than `check-write` permits per call,
 /// blocking on the stream's pollable while the host applies backpressure.
-pub fn write_all(stream: &OutputStream, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        let permit = stream.check_write().expect("check-write");
-        if permit == 0 {
-            stream.subscribe().block();
-            continue;
-        }
-        let n = usize::try_from(permit)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        stream.write(&bytes[..n]).expect("write");
-        bytes = &bytes[n..];
-    }
+pub fn write_all(stream: &OutputStream, bytes: &[u8]) {
+    try_write_all(stream, bytes).expect("write to the outgoing stream");
 }
 
 /// Reads the next chunk (at most [`CHUNK`] bytes) of `stream`, blocking until
