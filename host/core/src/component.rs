@@ -13,7 +13,7 @@ use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use wharf_metrics::Metrics;
+use wharf_metrics::{Metrics, ServiceMetrics};
 
 use crate::concurrency::ConcurrencyLimit;
 use crate::guest_log::LogTags;
@@ -109,6 +109,8 @@ pub struct ServiceIdentity {
 pub struct HttpServiceTemplate {
     identity: ServiceIdentity,
     metrics: Arc<Metrics>,
+    /// This version's metric handles, resolved once.
+    service_metrics: ServiceMetrics,
     pre: ProxyPre<InstanceState>,
     policy: ServicePolicy,
     /// CPU-time budget in epoch ticks.
@@ -158,6 +160,7 @@ impl HttpServiceTemplate {
             limits.queue_timeout,
         );
         Ok(Self {
+            service_metrics: runtime.metrics().service(&identity.name, &identity.version),
             identity,
             metrics: runtime.metrics().clone(),
             pre,
@@ -165,6 +168,11 @@ impl HttpServiceTemplate {
             policy,
             concurrency,
         })
+    }
+
+    /// This version's metric handles.
+    pub fn service_metrics(&self) -> &ServiceMetrics {
+        &self.service_metrics
     }
 
     /// Grants and limits of this version.

@@ -22,7 +22,7 @@ use wharf_core::concurrency::Rejected;
 use wharf_core::outbound::Propagate;
 use wharf_core::{HttpServiceTemplate, LimitHit};
 
-use wharf_metrics::Metrics;
+use wharf_metrics::{EndReason, Metrics, RequestMetrics};
 use wharf_telemetry::{Telemetry, TraceContext};
 
 use crate::body_limit::LimitedBody;
@@ -48,6 +48,8 @@ pub struct HttpApp {
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Handles for requests no route matched, resolved once.
+    unrouted: RequestMetrics,
     telemetry: Telemetry,
 }
 
@@ -68,6 +70,7 @@ impl HttpApp {
             router,
             services,
             next_request_id: AtomicU64::new(1),
+            unrouted: metrics.requests(UNROUTED, ""),
             metrics,
             telemetry,
         }
@@ -119,13 +122,18 @@ impl HttpApp {
             .router
             .lookup(&path)
             .and_then(|index| self.services.get(index));
-        let (service, version): (Arc<str>, Arc<str>) = match template {
-            Some(t) => (t.identity().name.clone(), t.identity().version.clone()),
-            None => (Arc::from(UNROUTED), Arc::from("")),
+        let (service, version, handles): (Arc<str>, Arc<str>, &RequestMetrics) = match template {
+            Some(t) => (
+                t.identity().name.clone(),
+                t.identity().version.clone(),
+                &t.service_metrics().requests,
+            ),
+            None => (Arc::from(UNROUTED), Arc::from(""), &self.unrouted),
         };
+        let handles = handles.clone();
         // Decremented when the response ends, or when this future is
         // dropped first because the client went away.
-        let in_flight = InFlight::new(self.metrics.http_in_flight.with_label_values(&[&*service]));
+        let in_flight = InFlight::new(handles.http_in_flight.clone());
 
         let mut response = match template {
             // wasi:http requires an authority; without one the request is
@@ -160,6 +168,7 @@ impl HttpApp {
             request_bytes,
             span,
             _in_flight: in_flight,
+            handles,
         };
         let expected = content_length(response.headers());
         response.map(|body| ObservedBody::new(body, expected, record))
@@ -180,7 +189,6 @@ impl HttpApp {
         let identity = template.identity();
         let call = Call {
             template,
-            metrics: &self.metrics,
             request_id: request_id.clone(),
             propagate,
             request_bytes,
@@ -337,7 +345,6 @@ impl Drop for AbortOnDrop {
 /// One call into a service: the request's per-call context.
 struct Call<'a> {
     template: &'a Arc<HttpServiceTemplate>,
-    metrics: &'a Arc<Metrics>,
     request_id: Arc<str>,
     propagate: Propagate,
     request_bytes: Arc<AtomicU64>,
@@ -351,7 +358,6 @@ impl Call<'_> {
     {
         let Call {
             template,
-            metrics,
             request_id,
             propagate,
             request_bytes,
@@ -393,7 +399,7 @@ impl Call<'_> {
 
         let timeout = limits.timeout;
         let task_template = template.clone();
-        let mut lifecycle = InstanceLifecycle::start(metrics, template);
+        let mut lifecycle = InstanceLifecycle::start(template);
         let task = tokio::task::spawn(async move {
             // Held until the guest is done, body included.
             let _permit = permit;
@@ -496,21 +502,16 @@ impl Call<'_> {
 /// it counts as `aborted`. An instance that was never created (no pool
 /// slot) is not counted at all: that request is counted as rejected.
 struct InstanceLifecycle {
-    metrics: Arc<Metrics>,
-    service: Arc<str>,
-    version: Arc<str>,
+    template: Arc<HttpServiceTemplate>,
     created: bool,
-    reason: Option<&'static str>,
+    reason: Option<EndReason>,
     peak_memory: usize,
 }
 
 impl InstanceLifecycle {
-    fn start(metrics: &Arc<Metrics>, template: &HttpServiceTemplate) -> Self {
-        let identity = template.identity();
+    fn start(template: &Arc<HttpServiceTemplate>) -> Self {
         Self {
-            metrics: metrics.clone(),
-            service: identity.name.clone(),
-            version: identity.version.clone(),
+            template: template.clone(),
             created: false,
             reason: None,
             peak_memory: 0,
@@ -519,20 +520,14 @@ impl InstanceLifecycle {
 
     fn instantiated(&mut self, took: std::time::Duration) {
         self.created = true;
-        let labels = [&*self.service, &*self.version];
-        self.metrics.instantiations.with_label_values(&labels).inc();
-        self.metrics
-            .instantiation_duration
-            .with_label_values(&labels)
-            .observe(took.as_secs_f64());
-        self.metrics
-            .instances_live
-            .with_label_values(&[&*self.service])
-            .inc();
+        let m = self.template.service_metrics();
+        m.instantiations.inc();
+        m.instantiation_duration.observe(took.as_secs_f64());
+        m.instances_live.inc();
     }
 
     fn timed_out(&mut self) {
-        self.reason = Some("timeout");
+        self.reason = Some(EndReason::Timeout);
     }
 
     fn ended(
@@ -543,10 +538,10 @@ impl InstanceLifecycle {
     ) {
         self.peak_memory = peak_memory;
         self.reason = Some(match (result, limit) {
-            (_, Some(LimitHit::CpuTime)) => "cpu_limit",
-            (_, Some(LimitHit::Memory)) => "memory_limit",
-            (Ok(()), None) => "completed",
-            (Err(_), None) => "trap",
+            (_, Some(LimitHit::CpuTime)) => EndReason::CpuLimit,
+            (_, Some(LimitHit::Memory)) => EndReason::MemoryLimit,
+            (Ok(()), None) => EndReason::Completed,
+            (Err(_), None) => EndReason::Trap,
         });
     }
 }
@@ -556,28 +551,21 @@ impl Drop for InstanceLifecycle {
         if !self.created {
             return;
         }
-        let m = &self.metrics;
-        m.instances_live.with_label_values(&[&*self.service]).dec();
-        m.instance_ends
-            .with_label_values(&[
-                &*self.service,
-                &*self.version,
-                self.reason.unwrap_or("aborted"),
-            ])
+        let m = self.template.service_metrics();
+        m.instances_live.dec();
+        m.instance_ends(self.reason.unwrap_or(EndReason::Aborted))
             .inc();
         if self.peak_memory > 0 {
-            m.instance_peak_memory
-                .with_label_values(&[&*self.service, &*self.version])
-                .observe(self.peak_memory as f64);
+            m.instance_peak_memory.observe(self.peak_memory as f64);
         }
     }
 }
 
 /// One request counted in `wharf_http_requests_in_flight` until dropped.
-pub(crate) struct InFlight(wharf_metrics::IntGaugeHandle);
+pub(crate) struct InFlight(wharf_metrics::IntGauge);
 
 impl InFlight {
-    fn new(gauge: wharf_metrics::IntGaugeHandle) -> Self {
+    fn new(gauge: wharf_metrics::IntGauge) -> Self {
         gauge.inc();
         Self(gauge)
     }

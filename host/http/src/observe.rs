@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use wharf_metrics::{Metrics, method_class, status_class};
+use wharf_metrics::{Metrics, RequestMetrics, method_class, status_class};
 use wharf_telemetry::RequestSpan;
 
 /// Everything needed to record one finished request.
@@ -31,6 +31,8 @@ pub struct RequestRecord {
     pub(crate) span: Option<RequestSpan>,
     /// Leaves the in-flight gauge when the record is finished or dropped.
     pub(crate) _in_flight: crate::handler::InFlight,
+    /// The service's (or the unrouted) per-request handles.
+    pub(crate) handles: RequestMetrics,
 }
 
 impl RequestRecord {
@@ -47,12 +49,8 @@ impl RequestRecord {
         m.http_request_duration
             .with_label_values(&[service, version, method])
             .observe(elapsed.as_secs_f64());
-        m.http_response_body_bytes
-            .with_label_values(&[service, version])
-            .inc_by(response_bytes);
-        m.http_request_body_bytes
-            .with_label_values(&[service, version])
-            .inc_by(request_bytes);
+        self.handles.http_response_body_bytes.inc_by(response_bytes);
+        self.handles.http_request_body_bytes.inc_by(request_bytes);
         tracing::info!(
             target: "wharf::access",
             service,

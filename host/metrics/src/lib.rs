@@ -19,11 +19,10 @@
 /// Re-exported so callers can read metric families.
 pub use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 /// Re-exported so callers can name metric handle types.
-pub use prometheus::{IntGauge as IntGaugeHandle, IntGaugeVec};
+pub use prometheus::{Histogram, IntCounter, IntGauge, IntGaugeVec};
 
 /// Latency buckets for request and instantiation durations, in seconds:
 /// fine-grained below a millisecond, where instance-per-request lives.
@@ -248,6 +247,114 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8(out)?)
+    }
+}
+
+/// Why an instance ended: the `reason` label of
+/// `wharf_instance_ends_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `handle` returned normally.
+    Completed,
+    /// The guest trapped or panicked.
+    Trap,
+    /// The CPU-time budget ran out.
+    CpuLimit,
+    /// Memory growth past the limit was refused and the guest failed.
+    MemoryLimit,
+    /// The wall-clock timeout fired.
+    Timeout,
+    /// The request was abandoned (its client left) and the guest stopped.
+    Aborted,
+}
+
+impl EndReason {
+    const ALL: [EndReason; 6] = [
+        EndReason::Completed,
+        EndReason::Trap,
+        EndReason::CpuLimit,
+        EndReason::MemoryLimit,
+        EndReason::Timeout,
+        EndReason::Aborted,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Completed => "completed",
+            EndReason::Trap => "trap",
+            EndReason::CpuLimit => "cpu_limit",
+            EndReason::MemoryLimit => "memory_limit",
+            EndReason::Timeout => "timeout",
+            EndReason::Aborted => "aborted",
+        }
+    }
+}
+
+/// The metric handles of one service version, resolved once when it is
+/// loaded, so the per-request path does no label lookups for them.
+#[allow(
+    missing_docs,
+    reason = "each field is the labelled child of the Metrics field of the same name"
+)]
+pub struct ServiceMetrics {
+    pub requests: RequestMetrics,
+    pub instantiations: IntCounter,
+    pub instantiation_duration: Histogram,
+    pub instances_live: IntGauge,
+    pub instance_peak_memory: Histogram,
+    instance_ends: [IntCounter; 6],
+}
+
+/// The per-request handles of one service version (also used, without the
+/// instance handles, for requests no route matched).
+#[allow(
+    missing_docs,
+    reason = "each field is the labelled child of the Metrics field of the same name"
+)]
+#[derive(Clone)]
+pub struct RequestMetrics {
+    pub http_in_flight: IntGauge,
+    pub http_request_body_bytes: IntCounter,
+    pub http_response_body_bytes: IntCounter,
+}
+
+impl ServiceMetrics {
+    /// The counter of instances ended for `reason`.
+    pub fn instance_ends(&self, reason: EndReason) -> &IntCounter {
+        let index = EndReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        &self.instance_ends[index]
+    }
+}
+
+impl Metrics {
+    /// Resolves the per-request handles of `service` at `version`.
+    pub fn requests(&self, service: &str, version: &str) -> RequestMetrics {
+        let sv = [service, version];
+        RequestMetrics {
+            http_in_flight: self.http_in_flight.with_label_values(&[service]),
+            http_request_body_bytes: self.http_request_body_bytes.with_label_values(&sv),
+            http_response_body_bytes: self.http_response_body_bytes.with_label_values(&sv),
+        }
+    }
+
+    /// Resolves every per-service handle of `service` at `version`.
+    pub fn service(&self, service: &str, version: &str) -> ServiceMetrics {
+        let sv = [service, version];
+        ServiceMetrics {
+            requests: self.requests(service, version),
+            instantiations: self.instantiations.with_label_values(&sv),
+            instantiation_duration: self.instantiation_duration.with_label_values(&sv),
+            instances_live: self.instances_live.with_label_values(&[service]),
+            instance_peak_memory: self.instance_peak_memory.with_label_values(&sv),
+            instance_ends: EndReason::ALL.map(|r| {
+                self.instance_ends
+                    .with_label_values(&[service, version, r.as_str()])
+            }),
+        }
     }
 }
 
