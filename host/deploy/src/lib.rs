@@ -1,0 +1,1 @@
+//! Deployments (placeholder; being written).

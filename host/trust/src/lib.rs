@@ -1,0 +1,1 @@
+//! Trust policy (placeholder; being written).
