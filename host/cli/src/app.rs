@@ -1,36 +1,29 @@
-//! From a validated manifest to a servable app.
+//! From a validated manifest to the services `wharf up` hands the deployer.
 //!
-//! Reads each service's component, compiles, links and pre-instantiates it
-//! through [`wharf_core`], and builds the route table. Any service that
-//! fails to load fails the whole app, with the service named: a host never
-//! starts half an app.
+//! Reads each service's component and the text of its manifest table; the
+//! deployer compiles, links and pre-instantiates them, and builds the route
+//! table. Any service that cannot be read fails the whole app, with the
+//! service named: a host never starts half an app.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use wharf_core::{HttpServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
-use wharf_http::{HttpApp, Router};
+use wharf_deploy::ManifestService;
 use wharf_manifest::{ComponentSource, Manifest, ServiceSpec};
-use wharf_telemetry::Telemetry;
+
+use crate::commands::sign;
 
 /// Folder, beside the manifest, where `wharf build` puts components.
 pub const BUILD_DIR: &str = ".wharf/build";
-
-/// A loaded app: the manifest it came from and the servable services.
-pub struct LoadedApp {
-    /// The validated manifest.
-    pub manifest: Manifest,
-    /// The services, ready to serve.
-    pub http: Arc<HttpApp>,
-}
 
 /// Where the component of `service` is read from: its prebuilt file, or the
 /// output of `wharf build` for Cargo services.
 pub fn component_path(manifest: &Manifest, service: &ServiceSpec) -> PathBuf {
     match &service.component {
         ComponentSource::File(path) => path.clone(),
-        ComponentSource::Cargo { .. } => built_component_path(&manifest.dir, &service.name),
+        ComponentSource::Cargo { .. } | ComponentSource::Deployed => {
+            built_component_path(&manifest.dir, &service.name)
+        }
     }
 }
 
@@ -39,42 +32,100 @@ pub fn built_component_path(manifest_dir: &Path, name: &str) -> PathBuf {
     manifest_dir.join(BUILD_DIR).join(format!("{name}.wasm"))
 }
 
-/// Compiles every service of `manifest` and builds its route table;
-/// request spans go to `telemetry`.
+/// Every service of `manifest`, read from disk.
+pub fn manifest_services(manifest: &Manifest) -> anyhow::Result<Vec<ManifestService>> {
+    // A manifest made for a single `.wasm` has no TOML of its own.
+    let source = if manifest.file.extension().is_some_and(|e| e == "wasm") {
+        None
+    } else {
+        Some(
+            std::fs::read_to_string(&manifest.file)
+                .with_context(|| format!("cannot read {}", manifest.file.display()))?,
+        )
+    };
+    manifest
+        .services
+        .iter()
+        .map(|service| {
+            let section = match &source {
+                Some(source) => wharf_manifest::extract_service_section(source, &service.name)
+                    .with_context(|| {
+                        format!(
+                            "{} has no [service.{}] table",
+                            manifest.file.display(),
+                            service.name
+                        )
+                    })?,
+                None => {
+                    let routes: Vec<String> = service
+                        .routes
+                        .iter()
+                        .map(|r| format!("{:?}", r.to_string()))
+                        .collect();
+                    format!("routes = [{}]\n", routes.join(", "))
+                }
+            };
+            let path = component_path(manifest, service);
+            Ok(ManifestService {
+                name: service.name.clone(),
+                version: service.version.clone(),
+                bytes: read_component(service, &path)?,
+                section,
+                base_dir: manifest.dir.clone(),
+                signature: sign::read_signature_beside(&path)?,
+            })
+        })
+        .collect()
+}
+
+fn read_component(service: &ServiceSpec, path: &Path) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if let ComponentSource::Cargo { package_dir } = &service.component {
+                anyhow::bail!(
+                    "service `{}` is built from {} but has not been built yet: run `wharf build` or `wharf up --build`",
+                    service.name,
+                    package_dir.display()
+                );
+            }
+            Err(error).with_context(|| {
+                format!("service `{}`: cannot read {}", service.name, path.display())
+            })
+        }
+        Err(error) => Err(error)
+            .with_context(|| format!("service `{}`: cannot read {}", service.name, path.display())),
+    }
+}
+
+/// A loaded app: the manifest it came from and the servable services.
+pub struct LoadedApp {
+    /// The validated manifest.
+    pub manifest: Manifest,
+    /// The services, ready to serve.
+    pub http: std::sync::Arc<wharf_http::HttpApp>,
+}
+
+/// Compiles every service of `manifest` into a fixed app, without a state
+/// directory or deployments: for benchmarks and in-process tests, which
+/// measure serving, not deploying. `wharf up` goes through the deployer.
 pub fn load(
-    runtime: &Runtime,
+    runtime: &wharf_core::Runtime,
     manifest: Manifest,
-    telemetry: Telemetry,
+    telemetry: wharf_telemetry::Telemetry,
 ) -> anyhow::Result<LoadedApp> {
-    let metrics = runtime.metrics().clone();
-    let mut templates = Vec::with_capacity(manifest.services.len());
+    use std::sync::Arc;
+    use wharf_core::{HttpServiceTemplate, ServiceIdentity, ServicePolicy};
+    use wharf_http::{HttpApp, RouteTable, Router, ServiceTarget, Serving};
+
+    let mut targets = Vec::with_capacity(manifest.services.len());
     for service in &manifest.services {
         let path = component_path(&manifest, service);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                if let ComponentSource::Cargo { package_dir } = &service.component {
-                    anyhow::bail!(
-                        "service `{}` is built from {} but has not been built yet: run `wharf build` or `wharf up --build`",
-                        service.name,
-                        package_dir.display()
-                    );
-                }
-                return Err(error).with_context(|| {
-                    format!("service `{}`: cannot read {}", service.name, path.display())
-                });
-            }
-            Err(error) => {
-                return Err(error).with_context(|| {
-                    format!("service `{}`: cannot read {}", service.name, path.display())
-                });
-            }
-        };
+        let bytes = read_component(service, &path)?;
         let identity = ServiceIdentity {
             name: Arc::from(service.name.as_str()),
             version: Arc::from(service.version.as_str()),
         };
-        let started = std::time::Instant::now();
         let template = HttpServiceTemplate::load(
             runtime,
             identity,
@@ -83,21 +134,14 @@ pub fn load(
             ServicePolicy::from_spec(service),
         )
         .with_context(|| format!("service `{}` was refused", service.name))?;
-        // Every load compiles: there is no compiled-code cache yet, so every
-        // lookup is a miss.
-        metrics.component_cache.with_label_values(&["miss"]).inc();
-        metrics
-            .compile_duration
-            .with_label_values(&[&service.name])
-            .observe(started.elapsed().as_secs_f64());
-        metrics.components_loaded.inc();
-        tracing::debug!(
-            service = %service.name,
-            compile_ms = started.elapsed().as_millis() as u64,
-            "service loaded"
-        );
-        templates.push(Arc::new(template));
+        targets.push(Arc::new(ServiceTarget::stable(Serving::new(Arc::new(
+            template,
+        )))));
     }
+    runtime
+        .metrics()
+        .components_loaded
+        .set(i64::try_from(targets.len()).unwrap_or(i64::MAX));
     let router = Router::new(
         manifest
             .services
@@ -105,8 +149,9 @@ pub fn load(
             .enumerate()
             .flat_map(|(index, service)| service.routes.iter().map(move |route| (route, index))),
     );
+    let table = RouteTable::new(router, targets);
     Ok(LoadedApp {
-        http: Arc::new(HttpApp::new(router, templates, metrics, telemetry)),
+        http: Arc::new(HttpApp::new(table, runtime.metrics().clone(), telemetry)),
         manifest,
     })
 }

@@ -36,8 +36,143 @@ pub enum Command {
     Build(BuildArgs),
     /// Scaffold a new service from a template.
     New(NewArgs),
-    /// Show the services of a running host and their health.
+    /// Show the services of a running host: versions, canaries, traffic.
     Ps(PsArgs),
+    /// Deploy a new version of a service to a running host, with no
+    /// downtime (a service not on the host yet is created).
+    Deploy(DeployArgs),
+    /// Return a service to its previous version (or withdraw its canary).
+    Rollback(ServiceArgs),
+    /// Make a service's canary its stable version.
+    Promote(ServiceArgs),
+    /// Put an earlier version of a service (by label or digest) back in service.
+    Activate(ActivateArgs),
+    /// Change the share of requests a service's canary gets.
+    Traffic(TrafficArgs),
+    /// Remove a service from a running host.
+    Rm(ServiceArgs),
+    /// Make an ed25519 key pair for signing components.
+    Keygen(crate::commands::keygen::KeygenArgs),
+    /// Sign a component's digest, for hosts with a trust policy.
+    Sign(crate::commands::sign::SignArgs),
+}
+
+/// How to reach a host's admin API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminArgs {
+    /// URL of the host's admin listener.
+    #[arg(long, default_value = "http://127.0.0.1:9080")]
+    pub admin: String,
+
+    /// The host's state directory, to read the admin token from when
+    /// `WHARF_ADMIN_TOKEN` is not set.
+    #[arg(long, default_value = ".wharf")]
+    pub state_dir: PathBuf,
+}
+
+/// Arguments of commands that act on one service.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// The service.
+    pub service: String,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
+}
+
+/// Arguments of `wharf deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// The service to deploy to.
+    pub service: String,
+
+    /// A component `.wasm`, or a Cargo package folder to build first.
+    pub component: PathBuf,
+
+    /// Version label (default: the manifest's `version`, else the digest).
+    #[arg(long)]
+    pub version: Option<String>,
+
+    /// Take routes, grants and limits from this service's table in a
+    /// `wharf.toml` (default: keep the active version's; none for a new
+    /// service, which then answers `/<service>/...`).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+
+    /// Send this percentage of requests to the new version and keep the
+    /// active one for the rest.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub canary: Option<u8>,
+
+    /// Split a canary by this request header's value (sticky clients)
+    /// instead of the request ID.
+    #[arg(long, requires = "canary")]
+    pub sticky_header: Option<String>,
+
+    /// Watch the canary and roll it back by itself when its error rate or
+    /// p99 is worse than the stable version's.
+    #[arg(long, requires = "canary")]
+    pub auto_rollback: bool,
+
+    /// Auto-rollback: seconds per comparison window.
+    #[arg(long, default_value_t = 10, requires = "auto_rollback")]
+    pub rollback_window: u64,
+
+    /// Auto-rollback: allowed excess of the canary's error rate, in
+    /// percentage points.
+    #[arg(long, default_value_t = 5.0, requires = "auto_rollback")]
+    pub max_error_increase: f64,
+
+    /// Auto-rollback: allowed ratio of the canary's p99 to stable's.
+    #[arg(long, default_value_t = 2.0, requires = "auto_rollback")]
+    pub max_p99_ratio: f64,
+
+    /// Auto-rollback: canary requests a window needs before it counts.
+    #[arg(long, default_value_t = 20, requires = "auto_rollback")]
+    pub min_requests: u64,
+
+    /// Accept a version that asks for capabilities (outbound origins,
+    /// files, sockets, variables, higher limits) the active one lacks.
+    #[arg(long)]
+    pub allow_new_grants: bool,
+
+    /// Signature file from `wharf sign` (default: `<component>.sig` if it
+    /// exists).
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
+}
+
+/// Arguments of `wharf activate`.
+#[derive(Debug, clap::Args)]
+pub struct ActivateArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: ServiceArgs,
+
+    /// Version label or digest (`sha256:…`) from the service's history.
+    #[arg(long)]
+    pub version: String,
+}
+
+/// Arguments of `wharf traffic`.
+#[derive(Debug, clap::Args)]
+pub struct TrafficArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: ServiceArgs,
+
+    /// Percent of requests for the canary.
+    #[arg(long = "canary", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub canary_percent: u8,
+
+    /// Split by this request header instead of the request ID.
+    #[arg(long)]
+    pub sticky_header: Option<String>,
 }
 
 /// Arguments of `wharf up`.
@@ -74,23 +209,34 @@ pub struct UpArgs {
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
 
-    /// Where the host keeps its state (the admin token). Default: `.wharf`
-    /// beside the manifest.
+    /// Where the host keeps its state (admin token, components,
+    /// deployment record, compiled code). Default: `.wharf` beside the
+    /// manifest.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+
+    /// Seconds a replaced version may keep serving the requests it
+    /// already has before they are cut off.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
+
+    /// Only run components signed by this public key (from `wharf
+    /// keygen`); repeat for several keys. Off by default.
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<PathBuf>,
+
+    /// Rebuild the app's Rust services when their sources change and
+    /// hot-swap them.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Arguments of `wharf ps`.
 #[derive(Debug, clap::Args)]
 pub struct PsArgs {
-    /// URL of the host's admin listener.
-    #[arg(long, default_value = "http://127.0.0.1:9080")]
-    pub admin: String,
-
-    /// The host's state directory, to read the admin token from when
-    /// `WHARF_ADMIN_TOKEN` is not set.
-    #[arg(long, default_value = ".wharf")]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
 
     /// Print JSON instead of a table.
     #[arg(long)]

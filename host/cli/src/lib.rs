@@ -10,8 +10,10 @@
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
 #![deny(missing_docs)]
 
+pub mod admin_client;
 pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod logging;
 pub mod token;
+pub mod watch;

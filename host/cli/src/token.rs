@@ -14,6 +14,11 @@ pub const TOKEN_ENV: &str = "WHARF_ADMIN_TOKEN";
 
 const TOKEN_FILE: &str = "admin-token";
 
+/// Whether the operator chose a token through the environment.
+pub fn from_env() -> bool {
+    std::env::var(TOKEN_ENV).is_ok_and(|t| !t.is_empty())
+}
+
 /// The token to check, creating one in `state_dir` if there is none.
 /// Returns the token and, if it was just created, the file it went to.
 pub fn load_or_create(state_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)> {

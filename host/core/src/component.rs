@@ -129,25 +129,26 @@ impl HttpServiceTemplate {
         origin: &str,
         policy: ServicePolicy,
     ) -> Result<Self, LoadError> {
+        check_memory_limit(runtime, &policy, origin)?;
+        let component = compile(runtime, bytes, origin)?;
+        Self::from_component(runtime, identity, &component, origin, policy)
+    }
+
+    /// Links and pre-instantiates an already compiled `component` (from
+    /// [`compile`] or a compiled-code cache).
+    pub fn from_component(
+        runtime: &Runtime,
+        identity: ServiceIdentity,
+        component: &Component,
+        origin: &str,
+        policy: ServicePolicy,
+    ) -> Result<Self, LoadError> {
+        check_memory_limit(runtime, &policy, origin)?;
         let origin = origin.to_string();
-        let maximum = runtime.limits().max_memory_bytes as u64;
-        if policy.limits.memory_bytes > maximum {
-            return Err(LoadError::MemoryLimitTooLarge {
-                origin,
-                requested: policy.limits.memory_bytes,
-                maximum,
-            });
-        }
-        check_header(bytes, &origin)?;
-        let component =
-            Component::new(runtime.engine(), bytes).map_err(|e| LoadError::Compile {
-                origin: origin.clone(),
-                reason: one_line(&e),
-            })?;
-        check_exports(runtime, &component, &origin)?;
+        check_exports(runtime, component, &origin)?;
         let instance_pre = runtime
             .linker()
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| link_error(&e, &origin))?;
         let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::Link {
             origin: origin.clone(),
@@ -234,6 +235,32 @@ impl HttpServiceTemplate {
         });
         Ok(store)
     }
+}
+
+/// Compiles `bytes` into a component for `runtime`'s engine, after
+/// checking they are a component at all.
+pub fn compile(runtime: &Runtime, bytes: &[u8], origin: &str) -> Result<Component, LoadError> {
+    check_header(bytes, origin)?;
+    Component::new(runtime.engine(), bytes).map_err(|e| LoadError::Compile {
+        origin: origin.to_string(),
+        reason: one_line(&e),
+    })
+}
+
+fn check_memory_limit(
+    runtime: &Runtime,
+    policy: &ServicePolicy,
+    origin: &str,
+) -> Result<(), LoadError> {
+    let maximum = runtime.limits().max_memory_bytes as u64;
+    if policy.limits.memory_bytes > maximum {
+        return Err(LoadError::MemoryLimitTooLarge {
+            origin: origin.to_string(),
+            requested: policy.limits.memory_bytes,
+            maximum,
+        });
+    }
+    Ok(())
 }
 
 /// Wasm binaries start with `\0asm` and a 4-byte version whose upper half

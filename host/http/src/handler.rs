@@ -27,7 +27,7 @@ use wharf_telemetry::{Telemetry, TraceContext};
 
 use crate::body_limit::LimitedBody;
 use crate::observe::{ObservedBody, RequestRecord};
-use crate::router::Router;
+use crate::table::{RouteTable, Serving};
 
 /// Body of every response the server sends: a guest's streamed body or a
 /// short host-generated one.
@@ -43,8 +43,8 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The services of one app and the table that routes to them.
 pub struct HttpApp {
-    router: Router,
-    services: Vec<Arc<HttpServiceTemplate>>,
+    /// Replaced whole on every deploy; read once per request.
+    table: arc_swap::ArcSwap<RouteTable>,
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
     metrics: Arc<Metrics>,
@@ -57,18 +57,11 @@ pub struct HttpApp {
 const UNROUTED: &str = "unrouted";
 
 impl HttpApp {
-    /// An app serving `services`, routed by `router` (whose indices point
-    /// into `services`), counting into `metrics` and exporting spans through
-    /// `telemetry`.
-    pub fn new(
-        router: Router,
-        services: Vec<Arc<HttpServiceTemplate>>,
-        metrics: Arc<Metrics>,
-        telemetry: Telemetry,
-    ) -> Self {
+    /// An app serving `table`, counting into `metrics` and exporting
+    /// spans through `telemetry`.
+    pub fn new(table: RouteTable, metrics: Arc<Metrics>, telemetry: Telemetry) -> Self {
         Self {
-            router,
-            services,
+            table: arc_swap::ArcSwap::from_pointee(table),
             next_request_id: AtomicU64::new(1),
             unrouted: metrics.requests(UNROUTED, ""),
             metrics,
@@ -76,19 +69,29 @@ impl HttpApp {
         }
     }
 
-    /// The loaded services.
-    pub fn services(&self) -> &[Arc<HttpServiceTemplate>] {
-        &self.services
+    /// The table serving now.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// Puts `table` in service: requests that start after this call use
+    /// it; requests already running finish on the table they started with.
+    pub fn install(&self, table: RouteTable) {
+        self.table.store(Arc::new(table));
     }
 
     /// Refreshes gauges that are read from the services rather than kept
     /// per request (the wait queues); called when metrics are scraped.
     pub fn observe(&self) {
-        for template in &self.services {
+        for target in self.table.load().services() {
+            let queued: u32 = target
+                .versions()
+                .map(|v| v.template.concurrency().queued())
+                .sum();
             self.metrics
                 .requests_queued
-                .with_label_values(&[&*template.identity().name])
-                .set(i64::from(template.concurrency().queued()));
+                .with_label_values(&[&*target.stable.template.identity().name])
+                .set(i64::from(queued));
         }
     }
 
@@ -118,15 +121,17 @@ impl HttpApp {
 
         let has_authority =
             req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
-        let template = self
-            .router
+        // Held for the whole request: a swap meanwhile does not move it.
+        let serving = self
+            .table
+            .load()
             .lookup(&path)
-            .and_then(|index| self.services.get(index));
-        let (service, version, handles): (Arc<str>, Arc<str>, &RequestMetrics) = match template {
-            Some(t) => (
-                t.identity().name.clone(),
-                t.identity().version.clone(),
-                &t.service_metrics().requests,
+            .map(|target| target.pick(&request_id, req.headers()).clone());
+        let (service, version, handles): (Arc<str>, Arc<str>, &RequestMetrics) = match &serving {
+            Some(s) => (
+                s.template.identity().name.clone(),
+                s.template.identity().version.clone(),
+                &s.template.service_metrics().requests,
             ),
             None => (Arc::from(UNROUTED), Arc::from(""), &self.unrouted),
         };
@@ -135,15 +140,15 @@ impl HttpApp {
         // dropped first because the client went away.
         let in_flight = InFlight::new(handles.http_in_flight.clone());
 
-        let mut response = match template {
+        let mut response = match serving {
             // wasi:http requires an authority; without one the request is
             // malformed (HTTP/1.1 makes Host mandatory).
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
-            Some(template) => {
+            Some(serving) => {
                 let propagate = propagation(&trace, &request_id);
                 self.run(
-                    template,
+                    serving,
                     req,
                     request_id.clone(),
                     propagate,
@@ -176,7 +181,7 @@ impl HttpApp {
 
     async fn run<B>(
         &self,
-        template: &Arc<HttpServiceTemplate>,
+        serving: Serving,
         req: Request<B>,
         request_id: Arc<str>,
         propagate: Propagate,
@@ -186,9 +191,11 @@ impl HttpApp {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let template = &serving.template;
         let identity = template.identity();
         let call = Call {
             template,
+            retire: serving.retire.clone(),
             request_id: request_id.clone(),
             propagate,
             request_bytes,
@@ -256,6 +263,8 @@ enum Failure {
     CpuTime,
     /// The request ran past its wall-clock timeout.
     Timeout,
+    /// The request outlived its version's drain timeout after a swap.
+    Retired,
     /// The guest tried to grow memory past its limit and then failed.
     Memory(anyhow::Error),
     /// The guest trapped, panicked, or returned without a response.
@@ -283,6 +292,7 @@ impl Failure {
             Failure::BodyTooLarge => "request body over the service's limit",
             Failure::CpuTime => "cpu time limit exceeded",
             Failure::Timeout => "request timeout exceeded",
+            Failure::Retired => "version retired and drain timeout passed",
             Failure::Memory(_) => "memory limit exceeded",
             Failure::Guest(_) => "guest failed",
         }
@@ -297,6 +307,7 @@ impl Failure {
             }
             Failure::CpuTime => text(StatusCode::GATEWAY_TIMEOUT, "cpu time limit exceeded\n"),
             Failure::Timeout => text(StatusCode::GATEWAY_TIMEOUT, "request timed out\n"),
+            Failure::Retired => retry_later("service version replaced\n"),
             Failure::Memory(_) => {
                 text(StatusCode::INTERNAL_SERVER_ERROR, "memory limit exceeded\n")
             }
@@ -319,6 +330,8 @@ enum TaskEnd {
     Returned(Result<(), wasmtime::Error>, Option<LimitHit>),
     /// The wall-clock timeout fired first.
     TimedOut,
+    /// The version was retired and its drain timeout passed first.
+    Retired,
 }
 
 /// Aborts the guest's task if the request is abandoned before the guest
@@ -345,6 +358,8 @@ impl Drop for AbortOnDrop {
 /// One call into a service: the request's per-call context.
 struct Call<'a> {
     template: &'a Arc<HttpServiceTemplate>,
+    /// Fired when this version has been retired and drained.
+    retire: crate::table::RetireSignal,
     request_id: Arc<str>,
     propagate: Propagate,
     request_bytes: Arc<AtomicU64>,
@@ -358,6 +373,7 @@ impl Call<'_> {
     {
         let Call {
             template,
+            retire,
             request_id,
             propagate,
             request_bytes,
@@ -418,11 +434,17 @@ impl Call<'_> {
                 lifecycle.ended(&result, limit, store.data().peak_memory());
                 (result, limit)
             };
-            match tokio::time::timeout(timeout, run).await {
-                Ok((result, limit)) => TaskEnd::Returned(result, limit),
-                Err(_) => {
-                    lifecycle.timed_out();
-                    TaskEnd::TimedOut
+            tokio::select! {
+                ended = tokio::time::timeout(timeout, run) => match ended {
+                    Ok((result, limit)) => TaskEnd::Returned(result, limit),
+                    Err(_) => {
+                        lifecycle.timed_out();
+                        TaskEnd::TimedOut
+                    }
+                },
+                () = retire.cancelled() => {
+                    lifecycle.retired();
+                    TaskEnd::Retired
                 }
             }
         });
@@ -470,6 +492,7 @@ impl Call<'_> {
                 }
                 match end {
                     Ok(TaskEnd::TimedOut) => Err(Failure::Timeout),
+                    Ok(TaskEnd::Retired) => Err(Failure::Retired),
                     Ok(TaskEnd::Returned(_, Some(LimitHit::CpuTime))) => Err(Failure::CpuTime),
                     Ok(TaskEnd::Returned(result, Some(LimitHit::Memory))) => {
                         Err(Failure::Memory(result.err().map_or_else(
@@ -528,6 +551,10 @@ impl InstanceLifecycle {
 
     fn timed_out(&mut self) {
         self.reason = Some(EndReason::Timeout);
+    }
+
+    fn retired(&mut self) {
+        self.reason = Some(EndReason::Aborted);
     }
 
     fn ended(

@@ -8,6 +8,8 @@
 //! [`wharf_core::HttpServiceTemplate`]; this crate never compiles or links.
 //!
 //! - [`router`]: longest-match routing from paths to services.
+//! - [`table`]: what serves each route right now (stable and canary
+//!   versions), swapped atomically on deploy.
 //! - [`handler`]: one request → one instance → one response.
 //! - [`server`]: accept loop and graceful shutdown, with the listener and
 //!   the shutdown signal supplied by the caller so tests can drive it on
@@ -19,7 +21,9 @@ pub mod handler;
 pub mod observe;
 pub mod router;
 pub mod server;
+pub mod table;
 
 pub use handler::HttpApp;
 pub use router::Router;
 pub use server::{ServeOptions, serve};
+pub use table::{Canary, RouteTable, ServiceTarget, Serving};

@@ -49,6 +49,9 @@ impl RequestRecord {
         m.http_request_duration
             .with_label_values(&[service, version, method])
             .observe(elapsed.as_secs_f64());
+        // A client that leaves early is not the version's fault, so only
+        // the status counts against it.
+        self.handles.health.record(self.status >= 500, elapsed);
         self.handles.http_response_body_bytes.inc_by(response_bytes);
         self.handles.http_request_body_bytes.inc_by(request_bytes);
         tracing::info!(

@@ -64,6 +64,39 @@ impl AllowedOrigin {
         if self.scheme == "https" { 443 } else { 80 }
     }
 
+    /// `scheme://host:port` with the port always written, so origins that
+    /// allow the same requests (`https://a.com`, `https://a.com:443`) read
+    /// the same.
+    pub(crate) fn canonical(&self) -> String {
+        format!(
+            "{}://{}:{}",
+            self.scheme,
+            self.host,
+            self.port.unwrap_or(self.default_port())
+        )
+    }
+
+    /// Whether every request `other` allows, `self` allows too: same scheme
+    /// and port, and the same host or a wildcard over it.
+    pub(crate) fn covers(&self, other: &AllowedOrigin) -> bool {
+        if self.scheme != other.scheme
+            || self.port.unwrap_or(self.default_port())
+                != other.port.unwrap_or(other.default_port())
+        {
+            return false;
+        }
+        if self.host == other.host {
+            return true;
+        }
+        // `*.example.com` covers `a.example.com` and `*.a.example.com`.
+        self.host.strip_prefix("*.").is_some_and(|parent| {
+            other
+                .host
+                .strip_suffix(parent)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        })
+    }
+
     /// Whether a request to `scheme://host[:port]` matches this origin.
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         if scheme != self.scheme {
@@ -193,6 +226,28 @@ impl SocketGrant {
     pub fn allows(&self, addr: std::net::SocketAddr) -> bool {
         self.net.contains(&addr.ip()) && self.port.is_none_or(|p| p == addr.port())
     }
+
+    /// Whether every address `other` allows, `self` allows too.
+    pub(crate) fn covers(&self, other: &SocketGrant) -> bool {
+        self.net.contains(&other.net) && self.port.is_none_or(|p| other.port == Some(p))
+    }
+}
+
+/// The manifest spelling: `127.0.0.1:5432`, `10.0.0.0/8:*`, `[::1]:80`.
+impl std::fmt::Display for SocketGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let single = self.net.prefix_len() == self.net.max_prefix_len();
+        match (&self.net, single) {
+            (ipnet::IpNet::V6(_), true) => write!(f, "[{}]", self.net.addr())?,
+            (ipnet::IpNet::V6(_), false) => write!(f, "[{}]", self.net)?,
+            (ipnet::IpNet::V4(_), true) => write!(f, "{}", self.net.addr())?,
+            (ipnet::IpNet::V4(_), false) => write!(f, "{}", self.net)?,
+        }
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => f.write_str(":*"),
+        }
+    }
 }
 
 /// A variable visible to a service as an environment variable and through
@@ -269,6 +324,36 @@ mod more_tests {
         assert!(!g.allows("11.0.0.1:1".parse().unwrap_or_else(|e| panic!("{e}"))));
         assert!(SocketGrant::parse("localhost:80").is_err());
         assert!(SocketGrant::parse("127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn socket_grants_display_as_written_and_cover_narrower_ones() {
+        let parse = |s: &str| SocketGrant::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        for spelling in ["127.0.0.1:5432", "10.0.0.0/8:*", "[::1]:80", "[fd00::/8]:*"] {
+            assert_eq!(parse(spelling).to_string(), spelling);
+            assert_eq!(parse(&parse(spelling).to_string()), parse(spelling));
+        }
+        assert!(parse("10.0.0.0/8:*").covers(&parse("10.1.2.3:5432")));
+        assert!(parse("10.0.0.0/8:*").covers(&parse("10.1.0.0/16:*")));
+        assert!(!parse("10.0.0.0/8:5432").covers(&parse("10.1.2.3:*")));
+        assert!(!parse("10.1.0.0/16:*").covers(&parse("10.0.0.0/8:*")));
+        assert!(!parse("0.0.0.0/0:*").covers(&parse("[::1]:80")));
+    }
+
+    #[test]
+    fn origins_cover_by_scheme_port_and_host() {
+        let parse = |s: &str| AllowedOrigin::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            parse("https://API.example.com").canonical(),
+            "https://api.example.com:443"
+        );
+        assert!(parse("https://a.com").covers(&parse("https://a.com:443")));
+        assert!(parse("https://*.a.com").covers(&parse("https://x.a.com")));
+        assert!(parse("https://*.a.com").covers(&parse("https://*.x.a.com")));
+        assert!(!parse("https://*.a.com").covers(&parse("https://a.com")));
+        assert!(!parse("https://x.a.com").covers(&parse("https://*.a.com")));
+        assert!(!parse("https://a.com").covers(&parse("http://a.com")));
+        assert!(!parse("https://a.com").covers(&parse("https://a.com:8443")));
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! conflict, and component paths are absolute and exist. Nothing here touches
 //! WebAssembly.
 //!
+//! Besides whole manifests it checks one service deployed on its own through
+//! the admin API ([`parse_service_section`], with
+//! [`extract_service_section`] on the sending side), and tells what a new
+//! version of a service may do that the active one may not
+//! ([`CapabilityDiff`]).
+//!
 //! # Format
 //!
 //! ```toml
@@ -18,6 +24,40 @@
 //! # or: component = { cargo = "services/hello" }   # a Cargo package that `wharf build` compiles
 //! routes = ["/", "/hello/..."]        # required, non-empty
 //! version = "1.0.0"                   # optional label, default "dev"
+//! outbound = ["https://api.example.com"]               # origins it may call
+//! files = [{ source = "static", path = "/static" }]    # mode = "rw" to write
+//! sockets = ["127.0.0.1:5432", "10.0.0.0/8:*"]         # addresses it may reach
+//!
+//! [service.hello.variables]
+//! GREETING = "hello"
+//! API_KEY = "${env.HELLO_API_KEY}"    # from the host's environment; secret
+//!
+//! [service.hello.limits]              # every limit has a default
+//! memory = "128MiB"
+//! timeout = "10s"
+//! ```
+//!
+//! # Deployed sections
+//!
+//! A deploy carries the component bytes and the body of the service's table
+//! (the keys above without the `[service.hello]` header and without
+//! `component`, subtables written `[limits]`). [`parse_service_section`]
+//! checks it with the same code as a manifest's service and gives a
+//! [`ServiceSpec`] whose component is [`ComponentSource::Deployed`];
+//! [`extract_service_section`] makes that text from a manifest.
+//!
+//! # Capability diffs
+//!
+//! [`CapabilityDiff::between`] compares two versions of a service: origins,
+//! directories, socket patterns, variables (never their values), limits and
+//! routes. [`CapabilityDiff::escalates`] says whether the candidate may do
+//! more than the active version; the diff displays one line per change:
+//!
+//! ```text
+//! + outbound https://api.example.com:443
+//! ~ files /data -> /srv/data (read-write, was read-only)
+//! ~ variables.GREETING value changed
+//! ~ limits.memory 64 MiB -> 256 MiB (more)
 //! ```
 //!
 //! # Errors
@@ -35,10 +75,15 @@
 //! # Layout
 //!
 //! - `raw.rs`: private serde types that mirror the file, with spans. New
-//!   settings (`[service.x.limits]`, `files`, `outbound`) start there.
+//!   settings start there; a service's table is one type for manifests and
+//!   deployed sections alike.
 //! - `validate.rs`: turns them into the public types below, collecting
-//!   problems.
+//!   problems; one path for a manifest's services and deployed sections.
 //! - `route.rs`: [`Route`] parsing and matching.
+//! - `grants.rs`: [`AllowedOrigin`], [`FileGrant`], [`SocketGrant`],
+//!   [`Variable`].
+//! - [`limits`]: [`Limits`] and their defaults.
+//! - `diff.rs`: [`CapabilityDiff`] between two versions of a service.
 //! - `error.rs`: [`ManifestError`].
 //!
 //! # Example
@@ -57,6 +102,7 @@
 //! }
 //! ```
 
+mod diff;
 mod error;
 mod grants;
 pub mod limits;
@@ -68,6 +114,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use diff::{CapabilityDiff, Change, ChangeKind, Direction};
 pub use error::ManifestError;
 pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Variable};
 pub use limits::Limits;
@@ -130,6 +177,10 @@ pub enum ComponentSource {
         /// the manifest was validated.
         package_dir: PathBuf,
     },
+    /// Bytes supplied by a deploy, stored by digest in the host's state
+    /// directory: what [`parse_service_section`] returns, since a deployed
+    /// section has no `component` key.
+    Deployed,
 }
 
 impl Manifest {
@@ -236,6 +287,68 @@ impl Manifest {
             dir,
         })
     }
+}
+
+/// Validates one service deployed on its own: the body of a
+/// `[service.<name>]` table, without the header, as the admin API receives
+/// it next to the component bytes.
+///
+/// `name` is the service name, checked like a manifest's. `section` holds the
+/// table's keys (`routes`, `version`, `outbound`, `files`, `sockets`,
+/// `variables`, `limits`), with the same rules as in a manifest: `routes` is
+/// required and non-empty, `files` directories must exist, `${env.NAME}`
+/// references are resolved from the host's environment, and so on. The
+/// `component` key must be absent, since the component is the uploaded file;
+/// the result's component is [`ComponentSource::Deployed`].
+///
+/// `origin` names the text in messages (`deploy of hello`), and positions
+/// are lines and columns in `section`; key paths start with
+/// `service.<name>`, as in a manifest. `base_dir` is the directory relative
+/// `files` sources resolve against; it should be absolute (a relative one is
+/// taken from the current directory).
+///
+/// # Errors
+///
+/// [`ManifestError::Invalid`] for a single problem and
+/// [`ManifestError::Multiple`] for several, as [`Manifest::parse`]. An
+/// invalid `name` is reported at line 1, column 1, since it is not part of
+/// `section`.
+pub fn parse_service_section(
+    name: &str,
+    section: &str,
+    origin: &Path,
+    base_dir: &Path,
+) -> Result<ServiceSpec, ManifestError> {
+    validate::service_section(validate::SectionInput {
+        name,
+        source: section,
+        origin,
+        base_dir,
+    })
+}
+
+/// The `[service.<name>]` table of a manifest as table-body text for
+/// [`parse_service_section`], without its `component` key: what `wharf
+/// deploy` sends next to the component bytes.
+///
+/// Formatting and comments are not kept: the table is re-serialized by
+/// `toml`, so subtables such as `limits` come out as `[limits]` headers.
+/// Relative `files` sources stay relative, to be resolved against the base
+/// directory given to [`parse_service_section`].
+///
+/// Returns `None` if `manifest_source` is not TOML or has no such service
+/// table. It does not validate: check the manifest with [`Manifest::load`]
+/// first, so errors point at the file.
+pub fn extract_service_section(manifest_source: &str, name: &str) -> Option<String> {
+    let mut root: toml::Table = manifest_source.parse().ok()?;
+    let toml::Value::Table(mut services) = root.remove("service")? else {
+        return None;
+    };
+    let toml::Value::Table(mut service) = services.remove(name)? else {
+        return None;
+    };
+    service.remove("component");
+    toml::to_string(&service).ok()
 }
 
 /// Makes a valid service name out of arbitrary text (a file stem).

@@ -41,12 +41,16 @@ pub(crate) struct RawApp {
     pub(crate) name: Option<Spanned<String>>,
 }
 
-/// `[service.<name>]`.
+/// `[service.<name>]`, or the body of one deployed on its own.
+///
+/// `C` is the type of `component`: [`Spanned<RawComponent>`] (required) in a
+/// manifest, [`NoComponent`] in a deployed section. One struct for both keeps
+/// the two inputs from drifting apart.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a `[service.<name>]` table")]
-pub(crate) struct RawService {
+pub(crate) struct RawService<C> {
     /// `component = "x.wasm"` or `component = { cargo = "dir" }`.
-    pub(crate) component: Spanned<RawComponent>,
+    pub(crate) component: C,
     /// `routes = ["/", "/api/..."]`.
     pub(crate) routes: Spanned<Vec<Spanned<String>>>,
     /// `version = "1.0.0"`.
@@ -62,6 +66,11 @@ pub(crate) struct RawService {
     #[serde(default)]
     pub(crate) limits: Option<Spanned<RawLimits>>,
 }
+
+/// The `component` of a deployed section: always `None`, because the
+/// validator takes the key out of the table (reporting it) before serde sees
+/// it. An `Option` so that serde accepts its absence.
+pub(crate) type NoComponent = Option<IgnoredAny>;
 
 #[derive(Debug, Deserialize)]
 #[serde(

@@ -5,6 +5,10 @@
 //! one service does not hide a mistake in the next, and every rule is checked
 //! on what did deserialize. Problems are collected with their byte offset and
 //! returned together, in file order.
+//!
+//! A service section deployed on its own ([`service_section`]) goes through
+//! the same [`Validator::service`] as a service of a manifest; only the
+//! treatment of `component` differs (see [`ComponentField`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,12 +18,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::grants::{AllowedOrigin, FileGrant, SocketGrant, Variable, interpolate};
 use crate::limits::Limits;
-use crate::raw::{RawComponent, RawFile, RawLimits, RawManifest, RawService, RawVariable};
+use crate::raw::{
+    NoComponent, RawComponent, RawFile, RawLimits, RawManifest, RawService, RawVariable,
+};
 use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
@@ -50,22 +57,13 @@ pub(crate) fn manifest(input: Input<'_>) -> Result<Manifest, ManifestError> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let mut v = Validator {
-        problems: Problems {
-            source: input.source,
-            file: input.file,
-            found: Vec::new(),
-        },
+        problems: Problems::new(input.source, input.file),
         dir: &dir,
         shown_dir: input.file.parent().unwrap_or(Path::new("")),
     };
 
-    let root = match DeTable::parse(input.source) {
-        Ok(root) => root,
-        Err(err) => {
-            let span = err.span().unwrap_or(0..0);
-            v.problems.report(span, "(syntax)", err.message());
-            return Err(v.problems.into_error());
-        }
+    let Some(root) = v.parse() else {
+        return Err(v.problems.into_error());
     };
     let root_span = root.span();
     let root = root.into_inner();
@@ -90,6 +88,84 @@ pub(crate) fn manifest(input: Input<'_>) -> Result<Manifest, ManifestError> {
         app_name,
         services: services.into_iter().filter_map(|s| s.spec).collect(),
     })
+}
+
+/// A `[service.<name>]` table body deployed on its own.
+pub(crate) struct SectionInput<'a> {
+    /// The service name, from outside the text.
+    pub(crate) name: &'a str,
+    /// The TOML text of the table body.
+    pub(crate) source: &'a str,
+    /// Names the text in messages.
+    pub(crate) origin: &'a Path,
+    /// Relative paths resolve against it.
+    pub(crate) base_dir: &'a Path,
+}
+
+/// The message for a `component` key in a deployed section.
+const DEPLOYED_COMPONENT: &str =
+    "the component of a deployed service is the uploaded file; remove `component` from the section";
+
+/// Parses and validates a service section deployed on its own.
+///
+/// The rules are those of a manifest's service, checked by the same code,
+/// except that `component` must be absent. Positions are in `source`; key
+/// paths start with `service.<name>`, as they would in a manifest.
+pub(crate) fn service_section(input: SectionInput<'_>) -> Result<ServiceSpec, ManifestError> {
+    let mut problems = Problems::new(input.source, input.origin);
+    // serde lists `component` among the expected fields of a service table;
+    // here it is not one.
+    problems.unlisted_field = Some("component");
+    let mut v = Validator {
+        problems,
+        dir: input.base_dir,
+        shown_dir: input.base_dir,
+    };
+    let Some(root) = v.parse() else {
+        return Err(v.problems.into_error());
+    };
+    let span = root.span();
+    let mut table = root.into_inner();
+    let at = KeyPath::root().key("service").key(input.name);
+    if let Some((key, _)) = table.remove_entry("component") {
+        v.problems
+            .report(key.span(), at.key("component"), DEPLOYED_COMPONENT);
+    }
+    let checked =
+        v.service::<NoComponent>(input.name, 0..0, Spanned::new(span, DeValue::Table(table)));
+    v.check_route_conflicts(std::slice::from_ref(&checked));
+    v.problems.finish()?;
+    // Every path that leaves `spec` empty reports a problem; this is only a
+    // safety net.
+    checked.spec.ok_or_else(|| ManifestError::Invalid {
+        file: input.origin.to_path_buf(),
+        line: 1,
+        column: 1,
+        key: at.to_string(),
+        message: "the service section is not valid".to_owned(),
+    })
+}
+
+/// The type of `component` in a service table, and the [`ComponentSource`]
+/// it stands for.
+trait ComponentField: DeserializeOwned {
+    /// Checks the component (reporting problems) and turns it into a source.
+    fn check(self, v: &mut Validator<'_>, at: &KeyPath) -> Option<ComponentSource>;
+}
+
+/// A manifest's service: `component` is required and checked on disk.
+impl ComponentField for Spanned<RawComponent> {
+    fn check(self, v: &mut Validator<'_>, at: &KeyPath) -> Option<ComponentSource> {
+        v.component(self, at)
+    }
+}
+
+/// A deployed section: the component is the uploaded bytes. A `component`
+/// key has been taken out of the table and reported by [`service_section`].
+impl ComponentField for NoComponent {
+    fn check(self, _: &mut Validator<'_>, _: &KeyPath) -> Option<ComponentSource> {
+        Some(ComponentSource::Deployed)
+    }
 }
 
 /// The app name when `[app] name` is absent: the manifest directory's name.
@@ -126,7 +202,20 @@ struct Validator<'a> {
     shown_dir: &'a Path,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
+    /// Parses the whole text into toml's spanned tree, or reports the syntax
+    /// error.
+    fn parse(&mut self) -> Option<Spanned<DeTable<'a>>> {
+        match DeTable::parse(self.problems.source) {
+            Ok(root) => Some(root),
+            Err(err) => {
+                let span = err.span().unwrap_or(0..0);
+                self.problems.report(span, "(syntax)", err.message());
+                None
+            }
+        }
+    }
+
     fn app_name(&mut self, name: Spanned<String>) -> String {
         if name.get_ref().is_empty() {
             self.problems.report(
@@ -163,39 +252,43 @@ impl Validator<'_> {
         entries.sort_by_key(|(name, _)| name.span().start);
         entries
             .into_iter()
-            .map(|(name, value)| self.service(name, value.clone()))
+            .map(|(name, value)| {
+                self.service::<Spanned<RawComponent>>(name.get_ref(), name.span(), value.clone())
+            })
             .collect()
     }
 
-    fn service(
+    /// Checks one service: its `name` (written at `name_span`) and its table
+    /// `value`. `C` says what `component` is (see [`ComponentField`]).
+    fn service<C: ComponentField>(
         &mut self,
-        name: &Spanned<std::borrow::Cow<'_, str>>,
+        name: &str,
+        name_span: Range<usize>,
         value: Spanned<DeValue<'_>>,
     ) -> CheckedService {
-        let at = KeyPath::root().key("service").key(name.get_ref());
+        let at = KeyPath::root().key("service").key(name);
         let mut valid = true;
-        if !is_valid_service_name(name.get_ref()) {
+        if !is_valid_service_name(name) {
             valid = false;
             self.problems.report(
-                name.span(),
+                name_span,
                 &at,
                 format!(
-                    "invalid service name `{}`: use 1 to {MAX_SERVICE_NAME_LEN} lowercase \
-                     letters, digits or `-`, starting with a letter",
-                    name.get_ref()
+                    "invalid service name `{name}`: use 1 to {MAX_SERVICE_NAME_LEN} lowercase \
+                     letters, digits or `-`, starting with a letter"
                 ),
             );
         }
         let mut checked = CheckedService {
-            name: name.get_ref().to_string(),
+            name: name.to_owned(),
             routes: Vec::new(),
             spec: None,
         };
-        let Some(raw) = self.problems.deserialize::<RawService>(value, &at) else {
+        let Some(raw) = self.problems.deserialize::<RawService<C>>(value, &at) else {
             return checked;
         };
 
-        let component = self.component(raw.component, &at.key("component"));
+        let component = raw.component.check(self, &at.key("component"));
         valid &= component.is_some();
 
         let routes_at = at.key("routes");
@@ -600,9 +693,22 @@ struct Problems<'a> {
     source: &'a str,
     file: &'a Path,
     found: Vec<(usize, ManifestError)>,
+    /// A field that serde knows but the input must not use: left out of
+    /// serde's "expected one of ..." lists (`component` in a deployed
+    /// section).
+    unlisted_field: Option<&'static str>,
 }
 
-impl Problems<'_> {
+impl<'a> Problems<'a> {
+    fn new(source: &'a str, file: &'a Path) -> Self {
+        Problems {
+            source,
+            file,
+            found: Vec::new(),
+            unlisted_field: None,
+        }
+    }
+
     fn report(&mut self, span: Range<usize>, key: impl fmt::Display, message: impl Into<String>) {
         let (line, column) = line_column(self.source, span.start);
         self.found.push((
@@ -631,7 +737,13 @@ impl Problems<'_> {
                 let err = err.into_inner();
                 let span = err.span().unwrap_or(value_span);
                 let found = self.source.get(span.clone()).unwrap_or_default();
-                self.report(span, key, tomlish(err.message(), found));
+                let mut message = tomlish(err.message(), found);
+                if let Some(field) = self.unlisted_field {
+                    // Serde lists more than two fields as "one of `a`, `b`, ...",
+                    // and a service table has more than three.
+                    message = message.replace(&format!("`{field}`, "), "");
+                }
+                self.report(span, key, message);
                 None
             }
         }

@@ -17,6 +17,11 @@
 #![deny(missing_docs)]
 
 /// Re-exported so callers can read metric families.
+mod health;
+
+use std::sync::Arc;
+
+pub use health::{HealthSnapshot, VersionHealth};
 pub use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -72,6 +77,8 @@ pub struct Metrics {
     pub compile_duration: HistogramVec,
     pub component_cache: IntCounterVec,
     pub components_loaded: IntGauge,
+    pub deployments: IntCounterVec,
+    pub rollbacks: IntCounterVec,
     pub build_info: GaugeVec,
     pub ready: IntGauge,
     names: Vec<String>,
@@ -198,12 +205,22 @@ impl Metrics {
             )?),
             component_cache: register!(counter(
                 "wharf_component_cache_requests_total",
-                "Compiled-code cache lookups, by result (hit, miss).",
+                "Compiled-code cache lookups, by result (hit, miss, stale: an entry for another engine or damaged, recompiled).",
                 &["result"],
             )?),
             components_loaded: register!(IntGauge::new(
                 "wharf_components_loaded",
                 "Components compiled and ready to serve.",
+            )?),
+            deployments: register!(counter(
+                "wharf_deployments_total",
+                "Deploy requests, by service and outcome (ok, refused).",
+                &["service", "outcome"],
+            )?),
+            rollbacks: register!(counter(
+                "wharf_rollbacks_total",
+                "Rollbacks, by service and trigger (manual, automatic).",
+                &["service", "trigger"],
             )?),
             build_info: register!(GaugeVec::new(
                 Opts::new(
@@ -317,6 +334,8 @@ pub struct RequestMetrics {
     pub http_in_flight: IntGauge,
     pub http_request_body_bytes: IntCounter,
     pub http_response_body_bytes: IntCounter,
+    /// Not a Prometheus metric: the counters the host compares versions by.
+    pub health: Arc<VersionHealth>,
 }
 
 impl ServiceMetrics {
@@ -338,6 +357,7 @@ impl Metrics {
             http_in_flight: self.http_in_flight.with_label_values(&[service]),
             http_request_body_bytes: self.http_request_body_bytes.with_label_values(&sv),
             http_response_body_bytes: self.http_response_body_bytes.with_label_values(&sv),
+            health: Arc::new(VersionHealth::default()),
         }
     }
 

@@ -32,7 +32,7 @@ pub fn build_manifest(manifest: &Manifest) -> anyhow::Result<()> {
         .iter()
         .filter_map(|s| match &s.component {
             ComponentSource::Cargo { package_dir } => Some((s, package_dir)),
-            ComponentSource::File(_) => None,
+            ComponentSource::File(_) | ComponentSource::Deployed => None,
         })
         .collect();
     if cargo_services.is_empty() {
@@ -98,7 +98,7 @@ pub fn ensure_wasm_target() -> anyhow::Result<()> {
 }
 
 /// Builds the package in `package_dir` and returns its component's path.
-fn build_package(package_dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn build_package(package_dir: &Path) -> anyhow::Result<PathBuf> {
     let manifest_path = package_dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = Command::new(cargo)

@@ -1,53 +1,38 @@
 //! `wharf ps`: the services of a running host, from its admin API.
 
-use anyhow::{Context as _, bail};
-use wharf_admin::ServiceStatus;
-
+use crate::admin_client::{AdminClient, block_on};
 use crate::cli::PsArgs;
-use crate::token;
 
 /// Runs `wharf ps`.
 pub fn run(args: PsArgs) -> anyhow::Result<()> {
-    let token = token::read(&args.state_dir)?;
-    let url = format!("{}/v1/services", args.admin.trim_end_matches('/'));
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
-    let services: Vec<ServiceStatus> = tokio.block_on(async {
-        let response = reqwest::Client::new()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .with_context(|| {
-                format!("cannot reach the admin API at {url}: is `wharf up` running?")
-            })?;
-        match response.status().as_u16() {
-            200 => response
-                .json()
-                .await
-                .context("the admin API answered something that is not a service list"),
-            401 => bail!("the admin API refused the token (set WHARF_ADMIN_TOKEN or --state-dir)"),
-            status => bail!("the admin API answered {status}"),
-        }
-    })?;
+    let client = AdminClient::new(&args.admin)?;
+    let services = block_on(client.services())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&services)?);
         return Ok(());
     }
     println!(
-        "{:<20} {:<12} {:<8} {:>6} {:>10}  ROUTES",
-        "SERVICE", "VERSION", "STATE", "LIVE", "REQUESTS"
+        "{:<20} {:<14} {:<20} {:<12} {:>8} {:>5}  ROUTES",
+        "SERVICE", "VERSION", "CANARY", "DIGEST", "REQ/S", "LIVE"
     );
     for s in services {
+        let canary = match &s.canary {
+            Some(c) => format!(
+                "{} {}%{}",
+                c.version,
+                c.weight,
+                if c.auto_rollback { " auto" } else { "" }
+            ),
+            None => "-".to_string(),
+        };
         println!(
-            "{:<20} {:<12} {:<8} {:>6} {:>10}  {}",
+            "{:<20} {:<14} {:<20} {:<12} {:>8.1} {:>5}  {}",
             s.name,
             s.version,
-            s.state,
+            canary,
+            s.digest.short(),
+            s.requests_per_second,
             s.live_instances,
-            s.requests_total,
             s.routes.join(" ")
         );
     }

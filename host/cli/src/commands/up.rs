@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use wharf_admin::{AdminState, ServiceStatus, StatusFn, serve_admin};
+use anyhow::{Context as _, bail};
+use wharf_admin::{AdminState, ServiceStatus, serve_admin};
 use wharf_core::{Runtime, RuntimeConfig};
-use wharf_http::{ServeOptions, serve};
-use wharf_manifest::{Manifest, Route};
+use wharf_deploy::compiled_cache::CompiledCache;
+use wharf_deploy::store::{FileComponentStore, FileDeploymentStore};
+use wharf_deploy::{Deployer, DeployerConfig};
+use wharf_http::{HttpApp, RouteTable, ServeOptions, serve};
+use wharf_manifest::Manifest;
 use wharf_metrics::Metrics;
 use wharf_telemetry::Telemetry;
+use wharf_trust::TrustPolicy;
 
 use crate::app;
 use crate::cli::UpArgs;
@@ -20,13 +24,25 @@ use crate::token;
 /// Runs `wharf up`.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let manifest = load_manifest(&args.path)?;
-    if args.build {
+    if args.build || args.watch {
         super::build::build_manifest(&manifest)?;
     }
     let state_dir = args
         .state_dir
         .clone()
         .unwrap_or_else(|| manifest.dir.join(".wharf"));
+    if !args.admin.ip().is_loopback() && !token::from_env() {
+        bail!(
+            "refusing to serve the admin API on {}, which is not a loopback address, without a token chosen by you: set {}",
+            args.admin,
+            token::TOKEN_ENV
+        );
+    }
+    let trust = if args.trusted_keys.is_empty() {
+        None
+    } else {
+        Some(TrustPolicy::from_public_key_files(&args.trusted_keys)?)
+    };
     let (token, created) = token::load_or_create(&state_dir)?;
     let metrics = Arc::new(Metrics::new()?);
 
@@ -49,13 +65,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
         // The admin listener comes up first, so `/readyz` can say "not
         // ready" while services compile.
-        let admin = Arc::new(AdminState::new(metrics.clone(), token));
+        let admin = Arc::new(AdminState::new(metrics.clone(), token.clone()));
         let admin_listener = tokio::net::TcpListener::bind(args.admin)
             .await
             .with_context(|| format!("cannot listen on the admin address {}", args.admin))?;
         println!("Admin API on http://{}/", admin_listener.local_addr()?);
         if let Some(path) = created {
-            println!("Admin token written to {} (mode 0600)", path.display());
+            println!(
+                "Admin token (shown once; kept in {}, mode 0600): {token}",
+                path.display()
+            );
         }
         tokio::spawn(serve_admin(admin_listener, admin.clone(), false, stopped()));
         if let Some(addr) = args.metrics {
@@ -70,17 +89,34 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             None => Telemetry::disabled(),
         };
 
-        let (runtime, loaded) = tokio::task::spawn_blocking({
+        let runtime = tokio::task::spawn_blocking({
             let metrics = metrics.clone();
-            let telemetry = telemetry.clone();
-            move || -> anyhow::Result<_> {
-                let runtime = Runtime::new(RuntimeConfig::default(), metrics)?;
-                let loaded = app::load(&runtime, manifest, telemetry)?;
-                Ok((Arc::new(runtime), loaded))
-            }
+            move || Runtime::new(RuntimeConfig::default(), metrics)
         })
         .await
-        .context("loading the app failed")??;
+        .context("starting the runtime failed")??;
+        let runtime = Arc::new(runtime);
+        let http = Arc::new(HttpApp::new(
+            RouteTable::default(),
+            metrics.clone(),
+            telemetry.clone(),
+        ));
+        let deployer = Deployer::new(
+            runtime.clone(),
+            http.clone(),
+            Arc::new(FileDeploymentStore::open(&state_dir)?),
+            Arc::new(FileComponentStore::open(&state_dir)?),
+            CompiledCache::open(&state_dir)?,
+            DeployerConfig {
+                drain_timeout: Duration::from_secs(args.drain_timeout),
+                trust,
+            },
+        );
+        let services = app::manifest_services(&manifest)?;
+        deployer
+            .start(services)
+            .await
+            .context("loading the app failed")?;
 
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -89,19 +125,22 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         // Ready before the banner: whoever waits for "Serving" (a person,
         // a script, a test) must find /readyz already saying so. The
         // listener is bound, so connections queue until `serve` accepts.
-        admin.set_ready(service_status(&loaded, metrics.clone()), {
-            let http = loaded.http.clone();
+        admin.set_ready(deployer.clone(), {
+            let http = http.clone();
             Box::new(move || {
                 runtime.observe_pool();
                 http.observe();
             })
         });
-        print_routes(&loaded.manifest, addr);
+        print_routes(&manifest.app_name, &deployer.status(), addr);
+        if args.watch {
+            tokio::spawn(crate::watch::run(manifest.clone(), deployer.clone()));
+        }
         let options = ServeOptions {
             grace_period: Duration::from_secs(args.grace_period),
             ..ServeOptions::default()
         };
-        let served = serve(listener, loaded.http.clone(), options, stopped()).await;
+        let served = serve(listener, http, options, stopped()).await;
         telemetry.shutdown();
         served
     });
@@ -109,55 +148,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     // runtime rather than waited for.
     tokio.shutdown_timeout(Duration::from_millis(100));
     result
-}
-
-/// The `/v1/services` listing of a loaded app.
-fn service_status(loaded: &app::LoadedApp, metrics: Arc<Metrics>) -> StatusFn {
-    let services: Vec<(String, String, Vec<String>)> = loaded
-        .manifest
-        .services
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                s.version.clone(),
-                s.routes.iter().map(ToString::to_string).collect(),
-            )
-        })
-        .collect();
-    Box::new(move || {
-        let requests = requests_by_service(&metrics);
-        services
-            .iter()
-            .map(|(name, version, routes)| ServiceStatus {
-                name: name.clone(),
-                version: version.clone(),
-                routes: routes.clone(),
-                state: "ready".into(),
-                live_instances: metrics.instances_live.with_label_values(&[name]).get(),
-                requests_total: requests.get(name).copied().unwrap_or(0),
-            })
-            .collect()
-    })
-}
-
-/// Sums `wharf_http_requests_total` per service without creating series.
-fn requests_by_service(metrics: &Metrics) -> std::collections::HashMap<String, u64> {
-    use wharf_metrics::Collector as _;
-    let mut totals = std::collections::HashMap::new();
-    for family in metrics.http_requests.collect() {
-        for metric in family.get_metric() {
-            let service = metric
-                .get_label()
-                .iter()
-                .find(|l| l.name() == "service")
-                .map(|l| l.value().to_string());
-            if let Some(service) = service {
-                *totals.entry(service).or_insert(0) += metric.get_counter().value() as u64;
-            }
-        }
-    }
-    totals
 }
 
 /// A `.wasm` path is served alone; anything else is a manifest or a folder
@@ -172,16 +162,12 @@ pub fn load_manifest(path: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-fn print_routes(manifest: &Manifest, addr: std::net::SocketAddr) {
-    println!("Serving {} on http://{addr}/", manifest.app_name);
-    for service in &manifest.services {
+fn print_routes(app: &str, services: &[ServiceStatus], addr: std::net::SocketAddr) {
+    println!("Serving {app} on http://{addr}/");
+    for service in services {
         for route in &service.routes {
-            let shown = match route {
-                Route::Prefix(prefix) => format!("{prefix}/..."),
-                Route::Exact(path) => path.clone(),
-            };
             println!(
-                "  http://{addr}{shown}  ->  {} ({})",
+                "  http://{addr}{route}  ->  {} ({})",
                 service.name, service.version
             );
         }

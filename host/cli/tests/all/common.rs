@@ -143,6 +143,7 @@ pub struct ChildHost {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     stderr: Arc<std::sync::Mutex<String>>,
+    _state: Option<tempfile::TempDir>,
 }
 
 pub fn wharf_bin() -> &'static str {
@@ -158,6 +159,14 @@ impl ChildHost {
     /// Like [`start`](Self::start), with extra environment variables for
     /// the host process.
     pub fn start_with_env(path: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        // Each host gets its own state directory unless the test shares
+        // one on purpose: hosts started from the same example must not
+        // share a deployment record.
+        let state = (!extra.contains(&"--state-dir")).then(|| tempfile::tempdir().unwrap());
+        let state_args: Vec<&std::ffi::OsStr> = match &state {
+            Some(dir) => vec!["--state-dir".as_ref(), dir.path().as_os_str()],
+            None => Vec::new(),
+        };
         let mut child = Command::new(wharf_bin())
             .arg("up")
             .arg(path)
@@ -168,6 +177,7 @@ impl ChildHost {
                 &["--admin", "127.0.0.1:0"][..]
             })
             .args(extra)
+            .args(state_args)
             .env("RUST_LOG", "info")
             // A fixed token keeps concurrent hosts from racing to create one
             // in a shared state directory; tests that need another pass it.
@@ -223,6 +233,7 @@ impl ChildHost {
             addr,
             admin,
             stderr,
+            _state: state,
         }
     }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod compat;
+mod deploy;
 mod deploy_files;
 mod examples;
 mod failures;

@@ -1,11 +1,16 @@
 //! Integration tests for `wharf-manifest`: one binary, one module per area.
 //!
-//! - `ui`: golden files, `tests/ui/<case>.toml` against `<case>.expected`.
+//! - `ui`: golden files, `tests/ui/<case>.toml` against `<case>.expected`, and
+//!   `tests/ui/sections/` for deployed sections.
 //! - `parse`: valid manifests and the public types they produce.
 //! - `load`: finding and reading `wharf.toml` on disk, and `single_component`.
+//! - `section`: a service section deployed on its own, and extracting one.
+//! - `diff`: capability differences between two versions of a service.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod diff;
 mod load;
 mod parse;
+mod section;
 mod ui;
