@@ -151,7 +151,7 @@ pub fn load(
     );
     let table = RouteTable::new(router, targets);
     Ok(LoadedApp {
-        http: Arc::new(HttpApp::new(table, runtime.metrics().clone(), telemetry)),
+        http: HttpApp::new(table, runtime.metrics().clone(), telemetry),
         manifest,
     })
 }

@@ -200,12 +200,13 @@ impl HttpServiceTemplate {
     /// limiter, and an epoch callback that yields to other tasks at every
     /// tick and interrupts the guest once its CPU-time budget is spent.
     ///
-    /// `propagate` adds the request's context (trace context, request ID)
-    /// to every outbound request the instance makes.
+    /// `outbound` adds the request's context (trace context, request ID)
+    /// to every outbound request the instance makes, and dispatches calls
+    /// to other services of the app in-process.
     pub fn new_store(
         &self,
         request_id: Arc<str>,
-        propagate: crate::outbound::Propagate,
+        outbound: crate::outbound::OutboundContext,
     ) -> anyhow::Result<Store<InstanceState>> {
         let tags = LogTags {
             service: self.identity.name.clone(),
@@ -217,7 +218,7 @@ impl HttpServiceTemplate {
             &self.policy,
             self.tick_budget,
             &self.metrics,
-            propagate,
+            outbound,
         )?;
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);

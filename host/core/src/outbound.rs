@@ -1,4 +1,4 @@
-//! The outbound HTTP allowlist.
+//! The outbound HTTP allowlist, and service-to-service calls.
 //!
 //! Every request a guest sends through `wasi:http/outgoing-handler` passes
 //! through [`OutboundHooks::send_request`]. A request whose origin is not on
@@ -6,12 +6,19 @@
 //! standard `HTTP-request-denied` error code and the host logs the attempt
 //! with the service's name. The allowlist is computed once per service
 //! version ([`OutboundPolicy`]) and shared by its instances.
+//!
+//! A granted request to `http://<service>.internal/...` never touches the
+//! network either: it goes to [`InternalDispatch`], which hands it to a
+//! fresh instance of that service of the same app, in-process. Calling
+//! another service needs the same grant as any origin
+//! (`outbound = ["http://inventory.internal"]`).
 
 use std::sync::Arc;
 
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
 };
+
 use wharf_manifest::AllowedOrigin;
 use wharf_metrics::Metrics;
 
@@ -44,8 +51,42 @@ impl OutboundPolicy {
 /// only built for instances that actually call out.
 pub type Propagate = Arc<dyn Fn(&mut http::HeaderMap) + Send + Sync>;
 
-/// The `wasi:http` hooks of one instance: the allowlist, then wasmtime's
-/// default client.
+/// The host suffix that names a service of the same app.
+pub const INTERNAL_SUFFIX: &str = ".internal";
+
+/// What an in-process service call returns.
+pub type InternalResponse = wasmtime_wasi_http::Result<http::Response<WasiBody>>;
+
+/// Sends a request to the service named by its `<name>.internal` host,
+/// in-process; set by the HTTP trigger, which knows the app's services.
+pub type InternalDispatch = Arc<
+    dyn Fn(
+            http::Request<WasiBody>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = InternalResponse> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The per-request side of outbound calls: what every outbound request of
+/// the instance carries, and where service-to-service calls go.
+#[derive(Clone)]
+pub struct OutboundContext {
+    /// Adds the request's trace context and ID to an outbound request.
+    pub propagate: Propagate,
+    /// Dispatches `http://<service>.internal` calls; `None` where there is
+    /// no app to call into (they are then refused as unknown).
+    pub internal: Option<InternalDispatch>,
+}
+
+/// The service a `<name>.internal` host names, if it is one.
+pub fn internal_service(uri: &http::Uri) -> Option<&str> {
+    uri.host()?
+        .strip_suffix(INTERNAL_SUFFIX)
+        .filter(|name| !name.is_empty() && !name.contains('.'))
+}
+
+/// The `wasi:http` hooks of one instance: the allowlist, then in-process
+/// dispatch for `.internal` services or wasmtime's default client.
 pub struct OutboundHooks {
     /// Name of the service, for the denial log line.
     pub service: Arc<str>,
@@ -53,8 +94,8 @@ pub struct OutboundHooks {
     pub policy: Arc<OutboundPolicy>,
     /// Where outcomes are counted.
     pub metrics: Arc<Metrics>,
-    /// Adds the request's trace context and ID to an outbound request.
-    pub propagate: Propagate,
+    /// The request's context and the in-process dispatcher.
+    pub context: OutboundContext,
 }
 
 type SendFuture = Box<
@@ -87,7 +128,7 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         };
         let mut request = request;
-        (self.propagate)(request.headers_mut());
+        (self.context.propagate)(request.headers_mut());
         let counter = |outcome| {
             self.metrics.outbound_requests.with_label_values(&[
                 &*self.service,
@@ -97,6 +138,35 @@ impl WasiHttpHooks for OutboundHooks {
         };
         let ok = counter("ok");
         let error = counter("error");
+        if internal_service(request.uri()).is_some() {
+            let dispatch = self.context.internal.clone();
+            let first_byte = options.and_then(|o| o.first_byte_timeout);
+            return Box::new(async move {
+                let Some(dispatch) = dispatch else {
+                    error.inc();
+                    return Err(HttpError::DestinationNotFound);
+                };
+                let call = dispatch(request);
+                let response = match first_byte {
+                    Some(limit) => match tokio::time::timeout(limit, call).await {
+                        Ok(response) => response,
+                        Err(_) => Err(HttpError::HttpResponseTimeout),
+                    },
+                    None => call.await,
+                };
+                match &response {
+                    Ok(_) => ok.inc(),
+                    Err(_) => error.inc(),
+                }
+                // Nothing to drive: the callee's instance runs in its own task.
+                response.map(|r| {
+                    (
+                        r,
+                        Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                    )
+                })
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             match default_send_request(request, options).await {

@@ -44,7 +44,7 @@ impl InstanceState {
         policy: &ServicePolicy,
         tick_budget: u64,
         metrics: &Arc<Metrics>,
-        propagate: crate::outbound::Propagate,
+        outbound: crate::outbound::OutboundContext,
     ) -> anyhow::Result<Self> {
         let service = tags.service.clone();
         let mut builder = WasiCtx::builder();
@@ -100,7 +100,7 @@ impl InstanceState {
                 service,
                 policy: policy.outbound.clone(),
                 metrics: metrics.clone(),
-                propagate,
+                context: outbound,
             },
             config: policy.config.clone(),
             limiter: InstanceLimiter::new(

@@ -19,7 +19,9 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wharf_core::concurrency::Rejected;
-use wharf_core::outbound::Propagate;
+use wharf_core::outbound::{
+    InternalDispatch, InternalResponse, OutboundContext, Propagate, internal_service,
+};
 use wharf_core::{HttpServiceTemplate, LimitHit};
 
 use wharf_metrics::{EndReason, Metrics, RequestMetrics};
@@ -45,6 +47,9 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 pub struct HttpApp {
     /// Replaced whole on every deploy; read once per request.
     table: arc_swap::ArcSwap<RouteTable>,
+    /// Hands `http://<service>.internal` calls of this app's instances back
+    /// to this app; built once, cloned into every request's context.
+    internal: InternalDispatch,
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
     metrics: Arc<Metrics>,
@@ -53,20 +58,39 @@ pub struct HttpApp {
     telemetry: Telemetry,
 }
 
+/// Counts service-to-service hops of one request chain.
+const HOPS_HEADER: &str = "x-wharf-hops";
+
+/// Longest chain of in-process service calls before the next is refused
+/// with `loop-detected`.
+const MAX_INTERNAL_HOPS: u32 = 16;
+
 /// Label used for requests no route matched.
 const UNROUTED: &str = "unrouted";
 
 impl HttpApp {
     /// An app serving `table`, counting into `metrics` and exporting
     /// spans through `telemetry`.
-    pub fn new(table: RouteTable, metrics: Arc<Metrics>, telemetry: Telemetry) -> Self {
-        Self {
+    pub fn new(table: RouteTable, metrics: Arc<Metrics>, telemetry: Telemetry) -> Arc<Self> {
+        Arc::new_cyclic(|app: &std::sync::Weak<HttpApp>| Self {
+            internal: {
+                let app = app.clone();
+                Arc::new(move |req| {
+                    let app = app.clone();
+                    Box::pin(async move {
+                        match app.upgrade() {
+                            Some(app) => app.call_internal(req).await,
+                            None => Err(wasmtime_wasi_http::Error::DestinationNotFound),
+                        }
+                    })
+                })
+            },
             table: arc_swap::ArcSwap::from_pointee(table),
             next_request_id: AtomicU64::new(1),
             unrouted: metrics.requests(UNROUTED, ""),
             metrics,
             telemetry,
-        }
+        })
     }
 
     /// The table serving now.
@@ -103,6 +127,47 @@ impl HttpApp {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let target = self.table.load().lookup(req.uri().path()).cloned();
+        self.serve(req, target).await
+    }
+
+    /// A call from one of this app's instances to `http://<service>.internal/…`:
+    /// served by a fresh instance of that service, with no network hop.
+    async fn call_internal(
+        &self,
+        mut req: Request<wasmtime_wasi_http::WasiBody>,
+    ) -> InternalResponse {
+        let Some(target) =
+            internal_service(req.uri()).and_then(|name| self.table.load().by_name(name).cloned())
+        else {
+            return Err(wasmtime_wasi_http::Error::DestinationNotFound);
+        };
+        // A → B → A → … would hold an instance per hop until the pool ran
+        // dry; a bounded hop count turns it into a clear error.
+        let hops = req
+            .headers()
+            .get(HOPS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        if hops >= MAX_INTERNAL_HOPS {
+            return Err(wasmtime_wasi_http::Error::LoopDetected);
+        }
+        req.headers_mut()
+            .insert(HOPS_HEADER, HeaderValue::from(hops + 1));
+        let response = self.serve(req, Some(target)).await;
+        Ok(response.map(BodyExt::boxed_unsync))
+    }
+
+    async fn serve<B>(
+        &self,
+        req: Request<B>,
+        target: Option<Arc<crate::table::ServiceTarget>>,
+    ) -> Response<ObservedBody<ResponseBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let started = Instant::now();
         let request_id = self.request_id(&req);
         let trace = TraceContext::from_request_headers(req.headers());
@@ -122,11 +187,7 @@ impl HttpApp {
         let has_authority =
             req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
         // Held for the whole request: a swap meanwhile does not move it.
-        let serving = self
-            .table
-            .load()
-            .lookup(&path)
-            .map(|target| target.pick(&request_id, req.headers()).clone());
+        let serving = target.map(|target| target.pick(&request_id, req.headers()).clone());
         let (service, version, handles): (Arc<str>, Arc<str>, &RequestMetrics) = match &serving {
             Some(s) => (
                 s.template.identity().name.clone(),
@@ -146,12 +207,15 @@ impl HttpApp {
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
             Some(serving) => {
-                let propagate = propagation(&trace, &request_id);
+                let outbound = OutboundContext {
+                    propagate: propagation(&trace, &request_id),
+                    internal: Some(self.internal.clone()),
+                };
                 self.run(
                     serving,
                     req,
                     request_id.clone(),
-                    propagate,
+                    outbound,
                     request_bytes.clone(),
                 )
                 .await
@@ -184,7 +248,7 @@ impl HttpApp {
         serving: Serving,
         req: Request<B>,
         request_id: Arc<str>,
-        propagate: Propagate,
+        outbound: OutboundContext,
         request_bytes: Arc<AtomicU64>,
     ) -> Response<ResponseBody>
     where
@@ -197,7 +261,7 @@ impl HttpApp {
             template,
             retire: serving.retire.clone(),
             request_id: request_id.clone(),
-            propagate,
+            outbound,
             request_bytes,
         };
         match call.run(req).await {
@@ -361,7 +425,7 @@ struct Call<'a> {
     /// Fired when this version has been retired and drained.
     retire: crate::table::RetireSignal,
     request_id: Arc<str>,
-    propagate: Propagate,
+    outbound: OutboundContext,
     request_bytes: Arc<AtomicU64>,
 }
 
@@ -375,7 +439,7 @@ impl Call<'_> {
             template,
             retire,
             request_id,
-            propagate,
+            outbound,
             request_bytes,
         } = self;
         let limits = &template.policy().limits;
@@ -399,7 +463,7 @@ impl Call<'_> {
             )
         });
         let mut store = template
-            .new_store(request_id, propagate)
+            .new_store(request_id, outbound)
             .map_err(Failure::Guest)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let guest_req = store

@@ -128,6 +128,14 @@ impl RouteTable {
             .and_then(|index| self.services.get(index))
     }
 
+    /// The service called `name`. A scan: apps have a handful of
+    /// services, and only service-to-service calls look them up by name.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<ServiceTarget>> {
+        self.services
+            .iter()
+            .find(|t| &*t.stable.template.identity().name == name)
+    }
+
     /// Every service.
     pub fn services(&self) -> &[Arc<ServiceTarget>] {
         &self.services

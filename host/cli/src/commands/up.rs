@@ -96,11 +96,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting the runtime failed")??;
         let runtime = Arc::new(runtime);
-        let http = Arc::new(HttpApp::new(
-            RouteTable::default(),
-            metrics.clone(),
-            telemetry.clone(),
-        ));
+        let http = HttpApp::new(RouteTable::default(), metrics.clone(), telemetry.clone());
         let deployer = Deployer::new(
             runtime.clone(),
             http.clone(),

@@ -19,5 +19,6 @@ mod routing;
 mod scaffold;
 mod sdk;
 mod security;
+mod services;
 mod shutdown;
 mod streaming;

@@ -9,7 +9,8 @@
 //! - `POST /echo-json`: 200 JSON `{"method": "POST", "received": <body>}`,
 //!   400 on invalid JSON.
 //! - `GET /query?a=..&b=..`: 200 `a=<a> b=<b>\n`, percent-decoded.
-//! - `GET /header`: 200 with the value of request header `x-test`.
+//! - `GET /header?name=N`: 200 with the value of request header `N`
+//!   (default `x-test`), or `none`.
 //! - `GET /print`: prints a line to stdout and an unterminated one to
 //!   stderr, then 200 `printed\n`.
 #![no_main]
@@ -58,10 +59,15 @@ fn handle(req: Request) -> Result<Response, String> {
                 req.query_param("b").unwrap_or_default()
             ),
         )),
-        "/header" => Ok(Response::text(
-            200,
-            req.header("x-test").unwrap_or("none").to_string(),
-        )),
+        "/header" => {
+            let name = req
+                .query_param("name")
+                .unwrap_or_else(|| "x-test".to_string());
+            Ok(Response::text(
+                200,
+                req.header(&name).unwrap_or("none").to_string(),
+            ))
+        }
         "/print" => {
             println!("line from sdk_features");
             eprint!("unterminated stderr line");
