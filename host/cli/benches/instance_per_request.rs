@@ -1,6 +1,8 @@
 //! In-process cost of one request on the instance-per-request path:
 //! route + new store + instantiate from the pre-instantiated template +
 //! `handle` + collect the response body + drop the instance. No network.
+//! Cases: hello (SDK and plain `wasi` crate), JSON work, and a request that
+//! commits 1 MiB of heap.
 //!
 //! Run with `cargo bench -p wharf --bench instance_per_request`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -76,6 +78,24 @@ fn bench(c: &mut Criterion) {
                     .body(Full::new(body))
                     .unwrap();
                 let res = json.handle(req).await;
+                assert_eq!(res.status(), 200);
+                res.into_body().collect().await.unwrap();
+            }
+        })
+    });
+
+    // A request that commits 1 MiB of fresh heap (a write to every page):
+    // what page faults and the pooling allocator's memory reset cost.
+    let alloc = app(&runtime, art::HOSTILE_ALLOC_COMPONENT);
+    c.bench_function("1 MiB heap: instantiate + touch 1 MiB + drop", |b| {
+        b.to_async(&rt).iter(|| {
+            let alloc = alloc.clone();
+            async move {
+                let req = http::Request::get("/some?mb=1")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let res = alloc.handle(req).await;
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap();
             }
