@@ -17,8 +17,8 @@ use crate::record::AutoRollback;
 pub struct DeployRequest {
     /// The component, uploaded before with `PUT /v1/components/{digest}`.
     pub digest: Digest,
-    /// Version label; default: the section's `version`, else the digest's
-    /// first 12 hex digits.
+    /// Version label; default: the `version` of `section` when one is
+    /// given, else the digest's first 12 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// TOML body of the service's manifest table (routes, grants, limits);

@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderName;
-use wharf_core::{HttpServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
+use wharf_core::{ServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
 use wharf_http::{Canary, HttpApp, RouteTable, Router, ServiceTarget, Serving};
 use wharf_manifest::{CapabilityDiff, Route, ServiceSpec};
 use wharf_metrics::{HealthSnapshot, Metrics};
@@ -98,7 +98,7 @@ struct Live {
     stable: Serving,
     canary: Option<LiveCanary>,
     /// The version `rollback` returns to, kept compiled.
-    previous: Option<(VersionRecord, Arc<HttpServiceTemplate>)>,
+    previous: Option<(VersionRecord, Arc<ServiceTemplate>)>,
     /// Request totals sampled every tick, for requests/s.
     samples: VecDeque<(Instant, u64)>,
     last_event: Option<String>,
@@ -119,7 +119,7 @@ struct Watch {
 
 /// A version loaded and ready to serve.
 struct Loaded {
-    template: Arc<HttpServiceTemplate>,
+    template: Arc<ServiceTemplate>,
     spec: ServiceSpec,
     compiled: CacheOutcome,
 }
@@ -290,6 +290,9 @@ impl Deployer {
     ) -> Result<DeployResponse, DeployError> {
         let started = Instant::now();
         let current = inner.record.services.get(service);
+        // A label from the section counts only when the deploy brought the
+        // section; an inherited one would just repeat the active label.
+        let section_given = request.section.is_some();
         let (section, base_dir) = match (request.section, current) {
             (Some(section), _) => (section, request.base_dir.unwrap_or_else(root_dir)),
             (None, Some(current)) => (
@@ -308,7 +311,7 @@ impl Deployer {
         };
         let spec = parse_section(service, &version)?;
         if version.version.is_empty() {
-            version.version = if spec.version == DEFAULT_VERSION {
+            version.version = if !section_given || spec.version == DEFAULT_VERSION {
                 request.digest.short()
             } else {
                 spec.version.clone()
@@ -885,7 +888,7 @@ impl Deployer {
                 .compile_duration
                 .with_label_values(&[&name])
                 .observe(started.elapsed().as_secs_f64());
-            let template = HttpServiceTemplate::from_component(
+            let template = ServiceTemplate::from_component(
                 &runtime, identity, &component, &origin, policy,
             )?;
             Ok::<_, wharf_core::LoadError>((template, outcome))
