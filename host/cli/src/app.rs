@@ -115,7 +115,7 @@ pub fn load(
     telemetry: wharf_telemetry::Telemetry,
 ) -> anyhow::Result<LoadedApp> {
     use std::sync::Arc;
-    use wharf_core::{HttpServiceTemplate, ServiceIdentity, ServicePolicy};
+    use wharf_core::{ServiceTemplate, ServiceIdentity, ServicePolicy};
     use wharf_http::{HttpApp, RouteTable, Router, ServiceTarget, Serving};
 
     let mut targets = Vec::with_capacity(manifest.services.len());
@@ -126,7 +126,7 @@ pub fn load(
             name: Arc::from(service.name.as_str()),
             version: Arc::from(service.version.as_str()),
         };
-        let template = HttpServiceTemplate::load(
+        let template = ServiceTemplate::load(
             runtime,
             identity,
             &bytes,

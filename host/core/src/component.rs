@@ -106,7 +106,7 @@ pub struct ServiceIdentity {
 
 /// One loaded version of an HTTP service: compiled, linked and
 /// pre-instantiated, ready to create an instance per request.
-pub struct HttpServiceTemplate {
+pub struct ServiceTemplate {
     identity: ServiceIdentity,
     metrics: Arc<Metrics>,
     /// This version's metric handles, resolved once.
@@ -118,7 +118,7 @@ pub struct HttpServiceTemplate {
     concurrency: ConcurrencyLimit,
 }
 
-impl HttpServiceTemplate {
+impl ServiceTemplate {
     /// Compiles, links and pre-instantiates `bytes`.
     ///
     /// `origin` names the bytes in error messages (usually the file path).

@@ -8,7 +8,7 @@
 //!   async execution, plus the epoch ticker thread that drives it.
 //! - [`limits`]: per-instance resource limits and their defaults.
 //! - [`component`]: turning bytes into a compiled, linked and
-//!   pre-instantiated [`HttpServiceTemplate`], refusing anything that is not a
+//!   pre-instantiated [`ServiceTemplate`], refusing anything that is not a
 //!   component, imports what the host lacks, or exports no HTTP handler.
 //! - [`state`]: [`InstanceState`], the per-request `Store` data, built
 //!   deny-by-default (no environment, no preopens, no network, empty stdin).
@@ -20,7 +20,7 @@
 //! - [`config`]: `wasi:config/store`, serving a service's variables.
 //!
 //! State lives in three tiers, as in Spin and `wasmtime serve`: the
-//! [`Runtime`] lives as long as the process; an [`HttpServiceTemplate`] lives
+//! [`Runtime`] lives as long as the process; an [`ServiceTemplate`] lives
 //! as long as one version of a service (compiled code, `ProxyPre`, the
 //! allowlists computed from its manifest); an [`InstanceState`] lives for one
 //! request and is dropped with its `Store`.
@@ -37,7 +37,7 @@ pub mod policy;
 pub mod runtime;
 pub mod state;
 
-pub use component::{HttpServiceTemplate, LoadError, ServiceIdentity};
+pub use component::{ServiceTemplate, LoadError, ServiceIdentity};
 pub use limiter::LimitHit;
 pub use limits::InstanceLimits;
 pub use policy::ServicePolicy;

@@ -22,7 +22,7 @@ use wharf_core::concurrency::Rejected;
 use wharf_core::outbound::{
     InternalDispatch, InternalResponse, OutboundContext, Propagate, internal_service,
 };
-use wharf_core::{HttpServiceTemplate, LimitHit};
+use wharf_core::{ServiceTemplate, LimitHit};
 
 use wharf_metrics::{EndReason, Metrics, RequestMetrics};
 use wharf_telemetry::{Telemetry, TraceContext};
@@ -421,7 +421,7 @@ impl Drop for AbortOnDrop {
 
 /// One call into a service: the request's per-call context.
 struct Call<'a> {
-    template: &'a Arc<HttpServiceTemplate>,
+    template: &'a Arc<ServiceTemplate>,
     /// Fired when this version has been retired and drained.
     retire: crate::table::RetireSignal,
     request_id: Arc<str>,
@@ -589,14 +589,14 @@ impl Call<'_> {
 /// it counts as `aborted`. An instance that was never created (no pool
 /// slot) is not counted at all: that request is counted as rejected.
 struct InstanceLifecycle {
-    template: Arc<HttpServiceTemplate>,
+    template: Arc<ServiceTemplate>,
     created: bool,
     reason: Option<EndReason>,
     peak_memory: usize,
 }
 
 impl InstanceLifecycle {
-    fn start(template: &Arc<HttpServiceTemplate>) -> Self {
+    fn start(template: &Arc<ServiceTemplate>) -> Self {
         Self {
             template: template.clone(),
             created: false,

@@ -5,7 +5,7 @@
 //! route table, and the per-request path that turns a hyper request into a
 //! fresh instance of the matching service and its response back into a
 //! streamed hyper response. Instances come from
-//! [`wharf_core::HttpServiceTemplate`]; this crate never compiles or links.
+//! [`wharf_core::ServiceTemplate`]; this crate never compiles or links.
 //!
 //! - [`router`]: longest-match routing from paths to services.
 //! - [`table`]: what serves each route right now (stable and canary

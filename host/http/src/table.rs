@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use tokio_util::sync::CancellationToken;
-use wharf_core::HttpServiceTemplate;
+use wharf_core::ServiceTemplate;
 
 use crate::router::Router;
 
@@ -28,7 +28,7 @@ pub type RetireSignal = CancellationToken;
 #[derive(Clone)]
 pub struct Serving {
     /// The compiled, pre-instantiated version.
-    pub template: Arc<HttpServiceTemplate>,
+    pub template: Arc<ServiceTemplate>,
     /// Cancels requests still running on this version once it is retired
     /// and drained; shared by every table the version is part of.
     pub retire: RetireSignal,
@@ -36,7 +36,7 @@ pub struct Serving {
 
 impl Serving {
     /// `template`, newly put in service.
-    pub fn new(template: Arc<HttpServiceTemplate>) -> Self {
+    pub fn new(template: Arc<ServiceTemplate>) -> Self {
         Self {
             template,
             retire: RetireSignal::new(),
