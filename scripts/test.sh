@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh machine that has only rustup.
 #
 # Installs what the tests need (the wasm32-wasip2 target for the guest
-# components; promtool, from Debian's `prometheus` package, for the deploy/
-# file checks), then runs every host test. The guest test programs and the
+# components; promtool and nats-server from Debian's packages), then runs
+# every host test. The guest test programs and the
 # examples are compiled to components by host/test-programs/artifacts/build.rs
 # as part of `cargo test`, never committed as binaries.
 set -euo pipefail
@@ -16,15 +16,25 @@ if command -v rustup >/dev/null 2>&1; then
     fi
 fi
 
-# promtool (from the Debian package `prometheus`) checks deploy/prometheus/
-# and the Grafana dashboard's queries (host/cli/tests/all/deploy_files.rs).
-if ! command -v promtool >/dev/null 2>&1; then
-    echo "==> installing promtool (Debian package prometheus)"
+# Debian packages the tests run:
+# - promtool (package `prometheus`) checks deploy/prometheus/ and the Grafana
+#   dashboard's queries (host/cli/tests/all/deploy_files.rs);
+# - nats-server (package `nats-server`), which the messaging tests start on
+#   loopback ports of their own.
+# nats-server installs into /usr/sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/sbin"
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
     as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    command -v promtool >/dev/null 2>&1 || { echo "promtool still missing" >&2; exit 1; }
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    for tool in promtool nats-server; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
+    done
 fi
 
 log=$(mktemp)
