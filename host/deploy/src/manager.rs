@@ -1081,6 +1081,8 @@ fn empty_like(spec: &ServiceSpec) -> ServiceSpec {
         outbound: Vec::new(),
         files: Vec::new(),
         sockets: Vec::new(),
+        publish: Vec::new(),
+        subscriptions: Vec::new(),
         variables: Vec::new(),
         ..spec.clone()
     }

@@ -3,7 +3,8 @@
 //! Before a deploy replaces the active version of a service, the host (and
 //! the operator) want to know whether the candidate may do more than the
 //! active version: reach a new origin, open a new socket, see a new
-//! directory, write where it could only read, use more memory. A
+//! directory, write where it could only read, publish to a new topic,
+//! receive messages it did not, use more memory. A
 //! [`CapabilityDiff`] lists every difference, and
 //! [`escalations`](CapabilityDiff::escalations) picks out the ones that give
 //! the candidate more.
@@ -12,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileGrant, ServiceSpec, Variable};
+use crate::{FileGrant, ServiceSpec, Subscription, Variable, topic_pattern_covers};
 
 /// The differences in what two versions of a service may do, made by
 /// [`CapabilityDiff::between`].
@@ -36,6 +37,10 @@ pub struct CapabilityDiff {
 /// - files /data -> /srv/data (read-only)
 /// ~ files /data -> /srv/data (read-write, was read-only)
 /// + sockets 10.0.0.0/8:*
+/// + publish orders.>
+/// + subscriptions orders.created (queue inventory)
+/// ~ subscriptions orders.* retries 5 -> 3
+/// ~ subscriptions orders.* dead_letter orders.failed -> dlq.inventory
 /// ~ variables.GREETING value changed
 /// ~ limits.memory 64 MiB -> 256 MiB (more)
 /// - routes /old/...
@@ -49,8 +54,12 @@ pub struct Change {
     /// Human-readable, without the kind: an origin
     /// (`https://api.example.com:443`), a file grant (`/data -> /srv/data
     /// (read-write, was read-only)`), a socket pattern (`10.0.0.0/8:*`), a
-    /// variable name, never its value (`GREETING`, `GREETING value changed`),
-    /// a limit (`memory 64 MiB -> 256 MiB`) or a route (`/api/...`).
+    /// topic pattern (`orders.>`), a subscription (`orders.created (queue
+    /// inventory)`, `orders.* retries 5 -> 3`, `orders.* now durable`), a
+    /// dead-letter subject (`orders.* dead_letter orders.failed ->
+    /// dlq.inventory`), a variable name, never its value (`GREETING`,
+    /// `GREETING value changed`), a limit (`memory 64 MiB -> 256 MiB`) or a
+    /// route (`/api/...`).
     pub detail: String,
 }
 
@@ -64,6 +73,19 @@ pub enum ChangeKind {
     File,
     /// An address pattern in `sockets`.
     Socket,
+    /// A topic pattern in `publish`.
+    Publish,
+    /// An entry of `subscriptions`, identified by its topic and queue group:
+    /// added or removed, or its `max_in_flight`, `retries` or `durable`
+    /// changed ([`Direction::Changed`], not an escalation: they change how,
+    /// not what, the service receives).
+    Subscription,
+    /// The `dead_letter` of a subscription both versions have, changed: the
+    /// host publishes the deliveries the service failed to another subject,
+    /// so always an escalation, like an added `publish` pattern (even when
+    /// a `publish` pattern of the active version covers the new subject).
+    /// Displayed under `subscriptions`.
+    DeadLetter,
     /// A variable in `variables`.
     Variable,
     /// A limit in `limits`.
@@ -98,6 +120,8 @@ impl ChangeKind {
             ChangeKind::Outbound => "outbound",
             ChangeKind::File => "files",
             ChangeKind::Socket => "sockets",
+            ChangeKind::Publish => "publish",
+            ChangeKind::Subscription | ChangeKind::DeadLetter => "subscriptions",
             ChangeKind::Variable => "variables",
             ChangeKind::Limit => "limits",
             ChangeKind::Route => "routes",
@@ -107,15 +131,16 @@ impl ChangeKind {
 
 impl Change {
     /// Whether the change gives the candidate more than the active version
-    /// had: an added grant (origin, directory, socket pattern, variable), a
-    /// widened directory or limit, or a directory mapped from another host
-    /// directory. Removals, narrowings, changed variable values and route
-    /// changes are not.
+    /// had: an added grant (origin, directory, socket pattern, topic
+    /// pattern, subscription, variable), a widened directory or limit, a
+    /// directory mapped from another host directory, or a changed
+    /// dead-letter subject. Removals, narrowings, changed variable values,
+    /// changed subscription settings and route changes are not.
     pub fn is_escalation(&self) -> bool {
         match (self.kind, self.direction) {
             (ChangeKind::Route, _) => false,
             (_, Direction::Added | Direction::Widened) => true,
-            (ChangeKind::File, Direction::Changed) => true,
+            (ChangeKind::File | ChangeKind::DeadLetter, Direction::Changed) => true,
             _ => false,
         }
     }
@@ -160,11 +185,15 @@ impl CapabilityDiff {
     /// the `active` one.
     ///
     /// Grants are compared by what they allow, not how they are written: an
-    /// origin or socket pattern covered by one on the other side (the same
-    /// origin with its default port spelled out, `10.1.2.3:5432` next to
-    /// `10.0.0.0/8:*`) is neither added nor removed. Directories are matched
-    /// by guest path. Variables are matched by name and their values are
-    /// never shown. The version label and the component are not compared.
+    /// origin, socket pattern or topic pattern covered by one on the other
+    /// side (the same origin with its default port spelled out,
+    /// `10.1.2.3:5432` next to `10.0.0.0/8:*`, `orders.*` next to
+    /// `orders.>`) is neither added nor removed. Directories are matched by
+    /// guest path. Subscriptions are matched by topic and queue group, as
+    /// written: a subscription to `orders.created` next to one to
+    /// `orders.>` is still a new subscription, delivered on its own.
+    /// Variables are matched by name and their values are never shown. The
+    /// version label and the component are not compared.
     pub fn between(active: &ServiceSpec, candidate: &ServiceSpec) -> Self {
         let mut diff = Differ::default();
         diff.grants(
@@ -182,6 +211,14 @@ impl CapabilityDiff {
             |wide, narrow| wide.covers(narrow),
             ToString::to_string,
         );
+        diff.grants(
+            ChangeKind::Publish,
+            &active.publish,
+            &candidate.publish,
+            |wide, narrow| topic_pattern_covers(wide, narrow),
+            Clone::clone,
+        );
+        diff.subscriptions(&active.subscriptions, &candidate.subscriptions);
         diff.variables(active, candidate);
         diff.limits(active, candidate);
         diff.grants(
@@ -306,6 +343,61 @@ impl Differ {
         }
     }
 
+    /// Subscriptions, matched by topic and queue group: removed, settings
+    /// changed, added, then dead-letter subjects changed.
+    fn subscriptions(&mut self, active: &[Subscription], candidate: &[Subscription]) {
+        fn find<'s>(all: &'s [Subscription], like: &Subscription) -> Option<&'s Subscription> {
+            all.iter()
+                .find(|s| s.topic == like.topic && s.queue_group == like.queue_group)
+        }
+        let kind = ChangeKind::Subscription;
+        for was in active {
+            if find(candidate, was).is_none() {
+                self.push(kind, Direction::Removed, subscription(was));
+            }
+        }
+        let mut dead_letters = Vec::new();
+        for was in active {
+            let Some(now) = find(candidate, was) else {
+                continue;
+            };
+            let name = subscription(now);
+            if now.max_in_flight != was.max_in_flight {
+                let detail = format!(
+                    "{name} max_in_flight {} -> {}",
+                    was.max_in_flight, now.max_in_flight
+                );
+                self.push(kind, Direction::Changed, detail);
+            }
+            if now.retries != was.retries {
+                let detail = format!("{name} retries {} -> {}", was.retries, now.retries);
+                self.push(kind, Direction::Changed, detail);
+            }
+            if now.durable != was.durable {
+                let what = if now.durable {
+                    "now durable"
+                } else {
+                    "no longer durable"
+                };
+                self.push(kind, Direction::Changed, format!("{name} {what}"));
+            }
+            if now.dead_letter != was.dead_letter {
+                dead_letters.push(format!(
+                    "{name} dead_letter {} -> {}",
+                    was.dead_letter, now.dead_letter
+                ));
+            }
+        }
+        for now in candidate {
+            if find(active, now).is_none() {
+                self.push(kind, Direction::Added, subscription(now));
+            }
+        }
+        for detail in dead_letters {
+            self.push(ChangeKind::DeadLetter, Direction::Changed, detail);
+        }
+    }
+
     /// Variables, matched by name; values are never shown.
     fn variables(&mut self, active: &ServiceSpec, candidate: &ServiceSpec) {
         fn find<'s>(spec: &'s ServiceSpec, name: &str) -> Option<&'s Variable> {
@@ -415,6 +507,15 @@ fn file(grant: &FileGrant) -> String {
         grant.source.display(),
         mode(grant.writable)
     )
+}
+
+/// `orders.created (queue inventory)`, or the topic alone without a queue
+/// group.
+fn subscription(subscription: &Subscription) -> String {
+    match &subscription.queue_group {
+        Some(group) => format!("{} (queue {group})", subscription.topic),
+        None => subscription.topic.clone(),
+    }
 }
 
 fn mode(writable: bool) -> &'static str {

@@ -250,6 +250,62 @@ impl std::fmt::Display for SocketGrant {
     }
 }
 
+/// One `subscriptions` entry: messages on `topic` are delivered to the
+/// service's handler.
+///
+/// Delivery is at least once: a delivery whose handler errors or traps is
+/// tried again up to [`retries`](Self::retries) times, then published to
+/// [`dead_letter`](Self::dead_letter) by the host. The dead-letter subject
+/// needs no `publish` grant, since the host publishes it, not the guest; it
+/// is part of what the capability diff compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// The subject or pattern subscribed to (NATS syntax, see
+    /// [`check_topic_pattern`](crate::check_topic_pattern)).
+    pub topic: String,
+    /// Subscribers in the same queue group share the topic's messages, each
+    /// message going to one of them (a NATS queue group); `None` for a plain
+    /// subscription. `[A-Za-z0-9_-]{1,64}`.
+    pub queue_group: Option<String>,
+    /// Deliveries of this subscription handled at once,
+    /// 1..=[`MAX_MAX_IN_FLIGHT`](Self::MAX_MAX_IN_FLIGHT); default
+    /// [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT).
+    pub max_in_flight: u32,
+    /// Attempts after the first when the handler errors or traps,
+    /// 0..=[`MAX_RETRIES`](Self::MAX_RETRIES); default
+    /// [`DEFAULT_RETRIES`](Self::DEFAULT_RETRIES).
+    pub retries: u32,
+    /// The plain subject a delivery goes to once every attempt failed;
+    /// default [`Subscription::default_dead_letter`].
+    pub dead_letter: String,
+    /// Whether the subscription is a durable JetStream consumer, which keeps
+    /// messages while the service is down; only meaningful with NATS.
+    pub durable: bool,
+}
+
+impl Subscription {
+    /// Default [`max_in_flight`](Self::max_in_flight).
+    pub const DEFAULT_MAX_IN_FLIGHT: u32 = 16;
+    /// Largest accepted [`max_in_flight`](Self::max_in_flight).
+    pub const MAX_MAX_IN_FLIGHT: u32 = 1024;
+    /// Default [`retries`](Self::retries).
+    pub const DEFAULT_RETRIES: u32 = 3;
+    /// Largest accepted [`retries`](Self::retries).
+    pub const MAX_RETRIES: u32 = 20;
+
+    /// The dead-letter subject of a subscription to `topic` by `service`
+    /// when the manifest names none: `<topic>.dlq` for a plain subject
+    /// (`orders.created.dlq`), `dlq.<service>` for a pattern, which has no
+    /// single subject to append to (`dlq.inventory`).
+    pub fn default_dead_letter(topic: &str, service: &str) -> String {
+        if crate::topic::has_wildcards(topic) {
+            format!("dlq.{service}")
+        } else {
+            format!("{topic}.dlq")
+        }
+    }
+}
+
 /// A variable visible to a service as an environment variable and through
 /// `wasi:config/store`.
 #[derive(Clone, PartialEq, Eq)]

@@ -22,11 +22,16 @@
 //! [service.hello]                     # one table per service; the key is the name
 //! component = "build/hello.wasm"      # a prebuilt component, relative to the manifest
 //! # or: component = { cargo = "services/hello" }   # a Cargo package that `wharf build` compiles
-//! routes = ["/", "/hello/..."]        # required, non-empty
+//! routes = ["/", "/hello/..."]        # non-empty; optional with subscriptions
 //! version = "1.0.0"                   # optional label, default "dev"
 //! outbound = ["https://api.example.com"]               # origins it may call
 //! files = [{ source = "static", path = "/static" }]    # mode = "rw" to write
 //! sockets = ["127.0.0.1:5432", "10.0.0.0/8:*"]         # addresses it may reach
+//! publish = ["hello.>", "orders.reserved"]             # topics it may publish to
+//! subscriptions = [                                    # topics it handles
+//!     { topic = "orders.created", queue_group = "hello" },
+//!     { topic = "orders.*", max_in_flight = 8, retries = 5, dead_letter = "orders.failed", durable = true },
+//! ]
 //!
 //! [service.hello.variables]
 //! GREETING = "hello"
@@ -36,6 +41,35 @@
 //! memory = "128MiB"
 //! timeout = "10s"
 //! ```
+//!
+//! # Messaging
+//!
+//! Topics follow NATS subject syntax: dot-separated, non-empty tokens of
+//! printable ASCII without whitespace, at most 255 characters. In a pattern,
+//! the token `*` matches exactly one token and `>`, only as the last token,
+//! one or more (`orders.>` matches `orders.created.eu`, not `orders`); a
+//! token is a wildcard alone or contains neither character.
+//!
+//! - `publish`: patterns of the subjects the service may publish to and send
+//!   requests to; absent means none. The host checks a subject with
+//!   [`topic_pattern_matches`].
+//! - `subscriptions`: each entry delivers the messages on `topic` (a pattern)
+//!   to the service's handler. `queue_group` (`[A-Za-z0-9_-]{1,64}`) shares
+//!   them among the subscribers of the group. `max_in_flight` (1 to 1024,
+//!   default 16) is how many deliveries are handled at once, `retries` (0 to
+//!   20, default 3) how many more attempts a delivery gets when the handler
+//!   errors or traps; then it goes to `dead_letter`, a plain subject, by
+//!   default `<topic>.dlq` when `topic` has no wildcards and `dlq.<service
+//!   name>` when it has (see [`Subscription::default_dead_letter`]). Nothing
+//!   forbids a `dead_letter` the topic itself matches (`orders.failed` for
+//!   `orders.*`): failed deliveries then come back to the same subscription.
+//!   `durable = true` (default false) makes it a durable JetStream consumer
+//!   with NATS. A service may not subscribe twice to the same topic in the
+//!   same queue group (or twice without one). The entries may also be
+//!   written as `[[service.hello.subscriptions]]` tables.
+//!
+//! A service with at least one subscription may leave `routes` out or empty;
+//! it then runs only for messages.
 //!
 //! # Deployed sections
 //!
@@ -49,16 +83,24 @@
 //! # Capability diffs
 //!
 //! [`CapabilityDiff::between`] compares two versions of a service: origins,
-//! directories, socket patterns, variables (never their values), limits and
-//! routes. [`CapabilityDiff::escalates`] says whether the candidate may do
-//! more than the active version; the diff displays one line per change:
+//! directories, socket patterns, publish patterns, subscriptions, variables
+//! (never their values), limits and routes. [`CapabilityDiff::escalates`]
+//! says whether the candidate may do more than the active version; the diff
+//! displays one line per change:
 //!
 //! ```text
 //! + outbound https://api.example.com:443
 //! ~ files /data -> /srv/data (read-write, was read-only)
+//! + publish orders.>
+//! + subscriptions orders.created (queue inventory)
+//! ~ subscriptions orders.* dead_letter orders.failed -> dlq.inventory
 //! ~ variables.GREETING value changed
 //! ~ limits.memory 64 MiB -> 256 MiB (more)
 //! ```
+//!
+//! A new `publish` pattern (one no pattern of the active version covers), a
+//! new subscription and a changed `dead_letter` are escalations; changed
+//! `max_in_flight`, `retries` or `durable` are not (see [`ChangeKind`]).
 //!
 //! # Errors
 //!
@@ -66,7 +108,7 @@
 //! shape compilers use:
 //!
 //! ```text
-//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`
+//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, `variables`, `limits`
 //! ```
 //!
 //! All problems are collected and returned together
@@ -81,7 +123,9 @@
 //!   problems; one path for a manifest's services and deployed sections.
 //! - `route.rs`: [`Route`] parsing and matching.
 //! - `grants.rs`: [`AllowedOrigin`], [`FileGrant`], [`SocketGrant`],
-//!   [`Variable`].
+//!   [`Subscription`], [`Variable`].
+//! - `topic.rs`: topic syntax, [`topic_pattern_matches`] and
+//!   [`topic_pattern_covers`].
 //! - [`limits`]: [`Limits`] and their defaults.
 //! - `diff.rs`: [`CapabilityDiff`] between two versions of a service.
 //! - `error.rs`: [`ManifestError`].
@@ -108,6 +152,7 @@ mod grants;
 pub mod limits;
 mod raw;
 mod route;
+mod topic;
 mod validate;
 
 use std::fs;
@@ -116,9 +161,13 @@ use std::path::{Path, PathBuf};
 
 pub use diff::{CapabilityDiff, Change, ChangeKind, Direction};
 pub use error::ManifestError;
-pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Variable};
+pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable};
 pub use limits::Limits;
 pub use route::Route;
+pub use topic::{
+    MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject, topic_pattern_covers,
+    topic_pattern_matches,
+};
 
 /// The manifest's file name, looked for by [`Manifest::load`] in a directory.
 pub const MANIFEST_FILE_NAME: &str = "wharf.toml";
@@ -146,8 +195,9 @@ pub struct ServiceSpec {
     pub name: String,
     /// Where the service's component comes from.
     pub component: ComponentSource,
-    /// The paths the service answers, in file order; never empty, and no
-    /// route appears twice in the whole manifest.
+    /// The paths the service answers, in file order; empty only when the
+    /// service has [`subscriptions`](Self::subscriptions), and no route
+    /// appears twice in the whole manifest.
     pub routes: Vec<Route>,
     /// A free-form label (`1.0.0`), `dev` by default: non-empty, at most 64
     /// characters, no whitespace.
@@ -158,6 +208,14 @@ pub struct ServiceSpec {
     pub files: Vec<FileGrant>,
     /// Addresses the service may open sockets to; empty means none.
     pub sockets: Vec<SocketGrant>,
+    /// Topic patterns the service may publish to and send requests to, as
+    /// written (valid NATS patterns, see [`check_topic_pattern`]); empty
+    /// means none. Check a subject with [`topic_pattern_matches`].
+    pub publish: Vec<String>,
+    /// The topics whose messages are delivered to the service, in file
+    /// order, with defaults filled in; no two have the same topic and queue
+    /// group.
+    pub subscriptions: Vec<Subscription>,
     /// Variables visible as environment variables and `wasi:config`; the
     /// host's own environment is never visible.
     pub variables: Vec<Variable>,
@@ -279,6 +337,8 @@ impl Manifest {
                 outbound: Vec::new(),
                 files: Vec::new(),
                 sockets: Vec::new(),
+                publish: Vec::new(),
+                subscriptions: Vec::new(),
                 variables: Vec::new(),
                 limits: Limits::default(),
             }],
@@ -295,8 +355,9 @@ impl Manifest {
 ///
 /// `name` is the service name, checked like a manifest's. `section` holds the
 /// table's keys (`routes`, `version`, `outbound`, `files`, `sockets`,
-/// `variables`, `limits`), with the same rules as in a manifest: `routes` is
-/// required and non-empty, `files` directories must exist, `${env.NAME}`
+/// `publish`, `subscriptions`, `variables`, `limits`), with the same rules as
+/// in a manifest: `routes` is required and non-empty unless there are
+/// `subscriptions`, `files` directories must exist, `${env.NAME}`
 /// references are resolved from the host's environment, and so on. The
 /// `component` key must be absent, since the component is the uploaded file;
 /// the result's component is [`ComponentSource::Deployed`].

@@ -51,8 +51,9 @@ pub(crate) struct RawApp {
 pub(crate) struct RawService<C> {
     /// `component = "x.wasm"` or `component = { cargo = "dir" }`.
     pub(crate) component: C,
-    /// `routes = ["/", "/api/..."]`.
-    pub(crate) routes: Spanned<Vec<Spanned<String>>>,
+    /// `routes = ["/", "/api/..."]`; may be left out by a service with
+    /// subscriptions, so the validator reports its absence.
+    pub(crate) routes: Option<Spanned<Vec<Spanned<String>>>>,
     /// `version = "1.0.0"`.
     pub(crate) version: Option<Spanned<String>>,
     #[serde(default)]
@@ -61,6 +62,12 @@ pub(crate) struct RawService<C> {
     pub(crate) files: Vec<Spanned<RawFile>>,
     #[serde(default)]
     pub(crate) sockets: Vec<Spanned<String>>,
+    /// `publish = ["orders.>"]`.
+    #[serde(default)]
+    pub(crate) publish: Vec<Spanned<String>>,
+    /// `subscriptions = [{ topic = "orders.created" }]`.
+    #[serde(default)]
+    pub(crate) subscriptions: Vec<Spanned<RawSubscription>>,
     #[serde(default)]
     pub(crate) variables: BTreeMap<String, Spanned<RawVariable>>,
     #[serde(default)]
@@ -81,6 +88,22 @@ pub(crate) struct RawFile {
     pub(crate) source: Spanned<String>,
     pub(crate) path: Spanned<String>,
     pub(crate) mode: Option<Spanned<String>>,
+}
+
+/// One entry of `subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like `{ topic = \"orders.created\", queue_group = \"inventory\" }`"
+)]
+pub(crate) struct RawSubscription {
+    pub(crate) topic: Spanned<String>,
+    pub(crate) queue_group: Option<Spanned<String>>,
+    pub(crate) max_in_flight: Option<Spanned<u32>>,
+    pub(crate) retries: Option<Spanned<u32>>,
+    pub(crate) dead_letter: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) durable: bool,
 }
 
 #[derive(Debug)]

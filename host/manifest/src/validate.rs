@@ -22,11 +22,13 @@ use serde::de::DeserializeOwned;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use crate::grants::{AllowedOrigin, FileGrant, SocketGrant, Variable, interpolate};
+use crate::grants::{AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable, interpolate};
 use crate::limits::Limits;
 use crate::raw::{
-    NoComponent, RawComponent, RawFile, RawLimits, RawManifest, RawService, RawVariable,
+    NoComponent, RawComponent, RawFile, RawLimits, RawManifest, RawService, RawSubscription,
+    RawVariable,
 };
+use crate::topic::{MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject};
 use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
@@ -38,6 +40,9 @@ const MAX_VERSION_LEN: usize = 64;
 
 /// Default `version` label.
 pub(crate) const DEFAULT_VERSION: &str = "dev";
+
+/// Longest accepted `queue_group`, in characters.
+const MAX_QUEUE_GROUP_LEN: usize = 64;
 
 /// Where a manifest's text came from.
 pub(crate) struct Input<'a> {
@@ -284,6 +289,7 @@ impl<'a> Validator<'a> {
             routes: Vec::new(),
             spec: None,
         };
+        let table_span = value.span();
         let Some(raw) = self.problems.deserialize::<RawService<C>>(value, &at) else {
             return checked;
         };
@@ -291,22 +297,36 @@ impl<'a> Validator<'a> {
         let component = raw.component.check(self, &at.key("component"));
         valid &= component.is_some();
 
+        // A service that subscribes to messages needs no route; one that
+        // does not would never run.
+        let subscribes = !raw.subscriptions.is_empty();
         let routes_at = at.key("routes");
-        if raw.routes.get_ref().is_empty() {
-            valid = false;
-            self.problems.report(
-                raw.routes.span(),
-                &routes_at,
-                "at least one route is required, e.g. `routes = [\"/...\"]`",
-            );
-        }
-        for (index, route) in raw.routes.into_inner().into_iter().enumerate() {
-            match Route::parse(route.get_ref()) {
-                Ok(parsed) => checked.routes.push((index, parsed, route.span())),
-                Err(message) => {
+        match raw.routes {
+            None if !subscribes => {
+                valid = false;
+                // What serde said when `routes` was always required.
+                self.problems
+                    .report(table_span, &at, "missing field `routes`");
+            }
+            None => {}
+            Some(routes) => {
+                if routes.get_ref().is_empty() && !subscribes {
                     valid = false;
-                    self.problems
-                        .report(route.span(), routes_at.index(index), message);
+                    self.problems.report(
+                        routes.span(),
+                        &routes_at,
+                        "at least one route is required, e.g. `routes = [\"/...\"]`",
+                    );
+                }
+                for (index, route) in routes.into_inner().into_iter().enumerate() {
+                    match Route::parse(route.get_ref()) {
+                        Ok(parsed) => checked.routes.push((index, parsed, route.span())),
+                        Err(message) => {
+                            valid = false;
+                            self.problems
+                                .report(route.span(), routes_at.index(index), message);
+                        }
+                    }
                 }
             }
         }
@@ -334,13 +354,21 @@ impl<'a> Validator<'a> {
 
         let files = self.files(raw.files, &at.key("files"));
         let sockets = self.sockets(raw.sockets, &at.key("sockets"));
+        let publish = self.publish(raw.publish, &at.key("publish"));
+        let subscriptions = self.subscriptions(name, raw.subscriptions, &at.key("subscriptions"));
         let variables = self.variables(raw.variables, &at.key("variables"));
         let limits = match raw.limits {
             Some(limits) => self.limits(limits.into_inner(), &at.key("limits")),
             None => Some(Limits::default()),
         };
-        let (Some(files), Some(sockets), Some(variables), Some(limits)) =
-            (files, sockets, variables, limits)
+        let (
+            Some(files),
+            Some(sockets),
+            Some(publish),
+            Some(subscriptions),
+            Some(variables),
+            Some(limits),
+        ) = (files, sockets, publish, subscriptions, variables, limits)
         else {
             return checked;
         };
@@ -354,6 +382,8 @@ impl<'a> Validator<'a> {
                 outbound,
                 files,
                 sockets,
+                publish,
+                subscriptions,
                 variables,
                 limits,
             });
@@ -452,6 +482,176 @@ impl<'a> Validator<'a> {
             }
         }
         ok.then_some(grants)
+    }
+
+    /// `publish`: topic patterns, kept as written.
+    fn publish(&mut self, raw: Vec<Spanned<String>>, at: &KeyPath) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut patterns = Vec::with_capacity(raw.len());
+        for (index, pattern) in raw.into_iter().enumerate() {
+            match check_topic_pattern(pattern.get_ref()) {
+                Ok(()) => patterns.push(pattern.into_inner()),
+                Err(message) => {
+                    ok = false;
+                    self.problems
+                        .report(pattern.span(), at.index(index), message);
+                }
+            }
+        }
+        ok.then_some(patterns)
+    }
+
+    /// `subscriptions` of the service `service`, with defaults filled in.
+    fn subscriptions(
+        &mut self,
+        service: &str,
+        raw: Vec<Spanned<RawSubscription>>,
+        at: &KeyPath,
+    ) -> Option<Vec<Subscription>> {
+        let mut ok = true;
+        let mut subscriptions = Vec::with_capacity(raw.len());
+        // (topic, queue group, offset) of the entries so far.
+        let mut seen: Vec<(String, Option<String>, usize)> = Vec::new();
+        for (index, entry) in raw.into_iter().enumerate() {
+            let at = at.index(index);
+            let entry_span = entry.span();
+            let entry = entry.into_inner();
+            let mut entry_ok = true;
+            let mut report = |v: &mut Self, span: Range<usize>, key: &KeyPath, message: String| {
+                entry_ok = false;
+                v.problems.report(span, key, message);
+            };
+
+            let topic = entry.topic.get_ref();
+            let topic_valid = match check_topic_pattern(topic) {
+                Ok(()) => true,
+                Err(message) => {
+                    report(self, entry.topic.span(), &at.key("topic"), message);
+                    false
+                }
+            };
+
+            let queue_group = entry.queue_group.as_ref().map(|g| g.get_ref().clone());
+            if let Some(group) = &entry.queue_group {
+                let text = group.get_ref();
+                let problem = if text.is_empty() {
+                    Some(
+                        "queue_group must not be empty; leave it out for a plain subscription"
+                            .to_owned(),
+                    )
+                } else if text.chars().count() > MAX_QUEUE_GROUP_LEN
+                    || !text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    Some(format!(
+                        "invalid queue group `{}`: use 1 to {MAX_QUEUE_GROUP_LEN} letters, \
+                         digits, `_` or `-`",
+                        text.escape_debug()
+                    ))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    report(self, group.span(), &at.key("queue_group"), problem);
+                }
+            }
+
+            let max_in_flight = match &entry.max_in_flight {
+                None => Subscription::DEFAULT_MAX_IN_FLIGHT,
+                Some(value) => {
+                    let n = *value.get_ref();
+                    if !(1..=Subscription::MAX_MAX_IN_FLIGHT).contains(&n) {
+                        report(
+                            self,
+                            value.span(),
+                            &at.key("max_in_flight"),
+                            format!(
+                                "max_in_flight must be between 1 and {}",
+                                Subscription::MAX_MAX_IN_FLIGHT
+                            ),
+                        );
+                    }
+                    n
+                }
+            };
+            let retries = match &entry.retries {
+                None => Subscription::DEFAULT_RETRIES,
+                Some(value) => {
+                    let n = *value.get_ref();
+                    if n > Subscription::MAX_RETRIES {
+                        report(
+                            self,
+                            value.span(),
+                            &at.key("retries"),
+                            format!("retries must be at most {}", Subscription::MAX_RETRIES),
+                        );
+                    }
+                    n
+                }
+            };
+
+            let dead_letter = match &entry.dead_letter {
+                Some(subject) => {
+                    if let Err(message) = check_topic_subject(subject.get_ref()) {
+                        report(self, subject.span(), &at.key("dead_letter"), message);
+                    }
+                    subject.get_ref().clone()
+                }
+                None => {
+                    let default = Subscription::default_dead_letter(topic, service);
+                    if topic_valid && default.len() > MAX_TOPIC_LEN {
+                        report(
+                            self,
+                            entry.topic.span(),
+                            &at.key("topic"),
+                            format!(
+                                "the default dead_letter `<topic>.dlq` would be longer than \
+                                 {MAX_TOPIC_LEN} characters; set `dead_letter`"
+                            ),
+                        );
+                    }
+                    default
+                }
+            };
+
+            match seen
+                .iter()
+                .find(|(t, g, _)| t == topic && *g == queue_group)
+            {
+                Some((_, _, first)) => {
+                    let (line, column) = line_column(self.problems.source, *first);
+                    let which = match &queue_group {
+                        Some(group) => format!("in queue group `{group}`"),
+                        None => "without a queue group".to_owned(),
+                    };
+                    report(
+                        self,
+                        entry_span,
+                        &at,
+                        format!(
+                            "the subscription to `{topic}` {which} is listed twice (first at \
+                             line {line}, column {column})"
+                        ),
+                    );
+                }
+                None => seen.push((topic.clone(), queue_group.clone(), entry_span.start)),
+            }
+
+            if entry_ok {
+                subscriptions.push(Subscription {
+                    topic: topic.clone(),
+                    queue_group,
+                    max_in_flight,
+                    retries,
+                    dead_letter,
+                    durable: entry.durable,
+                });
+            } else {
+                ok = false;
+            }
+        }
+        ok.then_some(subscriptions)
     }
 
     fn variables(

@@ -452,3 +452,218 @@ fn serializes_with_kebab_case_names() {
     );
     assert_eq!(toml::from_str::<CapabilityDiff>(&text).unwrap(), diff);
 }
+
+#[test]
+fn publish_patterns_added_escalate_unless_covered_and_removed_do_not() {
+    let diff = diff(
+        "publish = ['orders.>', 'audit.log']\n",
+        "publish = ['orders.*', 'orders.created.eu', 'inventory.>', 'inventory.>']\n",
+    );
+    assert_eq!(
+        diff.changes,
+        [
+            change(ChangeKind::Publish, Direction::Removed, "orders.>"),
+            change(ChangeKind::Publish, Direction::Removed, "audit.log"),
+            change(ChangeKind::Publish, Direction::Added, "inventory.>"),
+        ]
+    );
+    assert_eq!(
+        lines(&diff),
+        [
+            ("- publish orders.>".to_owned(), false),
+            ("- publish audit.log".to_owned(), false),
+            ("+ publish inventory.>".to_owned(), true),
+        ]
+    );
+
+    // A wider pattern is new, and the narrower one it replaces is not lost;
+    // `>` covers everything.
+    assert_eq!(
+        lines(&self::diff(
+            "publish = ['orders.*']\n",
+            "publish = ['orders.>']\n"
+        )),
+        [("+ publish orders.>".to_owned(), true)]
+    );
+    assert_eq!(
+        lines(&self::diff(
+            "publish = ['>']\n",
+            "publish = ['a.b', 'a.*', 'x.>']\n"
+        )),
+        [("- publish >".to_owned(), false)]
+    );
+    assert!(!self::diff("publish = ['>']\n", "").escalates());
+}
+
+#[test]
+fn subscriptions_added_escalate_and_removed_do_not() {
+    let diff = diff(
+        "subscriptions = [{ topic = 'orders.created', queue_group = 'inventory' }, \
+         { topic = 'inventory.check' }]\n",
+        "subscriptions = [{ topic = 'orders.created' }, { topic = 'inventory.check' }, \
+         { topic = 'orders.created', queue_group = 'other' }]\n",
+    );
+    assert_eq!(
+        lines(&diff),
+        [
+            (
+                "- subscriptions orders.created (queue inventory)".to_owned(),
+                false
+            ),
+            ("+ subscriptions orders.created".to_owned(), true),
+            (
+                "+ subscriptions orders.created (queue other)".to_owned(),
+                true
+            ),
+        ]
+    );
+    assert_eq!(
+        diff.changes[0],
+        change(
+            ChangeKind::Subscription,
+            Direction::Removed,
+            "orders.created (queue inventory)"
+        )
+    );
+    assert!(diff.escalates());
+
+    // Subscriptions are matched as written: a topic an active pattern covers
+    // is still a new subscription.
+    assert_eq!(
+        lines(&self::diff(
+            "subscriptions = [{ topic = 'orders.>' }]\n",
+            "subscriptions = [{ topic = 'orders.>' }, { topic = 'orders.created' }]\n",
+        )),
+        [("+ subscriptions orders.created".to_owned(), true)]
+    );
+    let removed = self::diff("subscriptions = [{ topic = 'orders.>' }]\n", "");
+    assert_eq!(
+        lines(&removed),
+        [("- subscriptions orders.>".to_owned(), false)]
+    );
+}
+
+#[test]
+fn changed_subscription_settings_are_changed_and_do_not_escalate() {
+    let diff = diff(
+        "subscriptions = [{ topic = 'orders.created', queue_group = 'inventory' }, \
+         { topic = 'orders.*', max_in_flight = 8, retries = 5, durable = true }]\n",
+        "subscriptions = [{ topic = 'orders.created', queue_group = 'inventory', \
+         max_in_flight = 64, retries = 0, durable = true }, { topic = 'orders.*' }]\n",
+    );
+    assert_eq!(
+        lines(&diff),
+        [
+            (
+                "~ subscriptions orders.created (queue inventory) max_in_flight 16 -> 64"
+                    .to_owned(),
+                false
+            ),
+            (
+                "~ subscriptions orders.created (queue inventory) retries 3 -> 0".to_owned(),
+                false
+            ),
+            (
+                "~ subscriptions orders.created (queue inventory) now durable".to_owned(),
+                false
+            ),
+            (
+                "~ subscriptions orders.* max_in_flight 8 -> 16".to_owned(),
+                false
+            ),
+            ("~ subscriptions orders.* retries 5 -> 3".to_owned(), false),
+            (
+                "~ subscriptions orders.* no longer durable".to_owned(),
+                false
+            ),
+        ]
+    );
+    assert!(
+        diff.changes
+            .iter()
+            .all(|c| (c.kind, c.direction) == (ChangeKind::Subscription, Direction::Changed))
+    );
+    assert!(!diff.escalates());
+}
+
+#[test]
+fn a_changed_dead_letter_escalates() {
+    let diff = diff(
+        "subscriptions = [{ topic = 'orders.*', dead_letter = 'orders.failed' }, \
+         { topic = 'a.b' }]\n",
+        "subscriptions = [{ topic = 'orders.*' }, { topic = 'a.b', retries = 1, \
+         dead_letter = 'a.b.dlq' }]\n",
+    );
+    assert_eq!(
+        diff.changes,
+        [
+            change(
+                ChangeKind::Subscription,
+                Direction::Changed,
+                "a.b retries 3 -> 1"
+            ),
+            change(
+                ChangeKind::DeadLetter,
+                Direction::Changed,
+                "orders.* dead_letter orders.failed -> dlq.api"
+            ),
+        ]
+    );
+    assert_eq!(
+        lines(&diff),
+        [
+            ("~ subscriptions a.b retries 3 -> 1".to_owned(), false),
+            (
+                "~ subscriptions orders.* dead_letter orders.failed -> dlq.api".to_owned(),
+                true
+            ),
+        ]
+    );
+    // Spelling out the default changes nothing.
+    assert!(
+        self::diff(
+            "subscriptions = [{ topic = 'a.b' }]\n",
+            "subscriptions = [{ topic = 'a.b', dead_letter = 'a.b.dlq' }]\n"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn messaging_changes_come_after_sockets_and_before_variables() {
+    let diff = diff(
+        "[variables]\nA = 'x'\n",
+        "sockets = ['127.0.0.1:1']\npublish = ['a.>']\n\
+         subscriptions = [{ topic = 'b', dead_letter = 'c' }]\n",
+    );
+    assert_eq!(
+        diff.to_string(),
+        "+ sockets 127.0.0.1:1\n+ publish a.>\n+ subscriptions b\n- variables.A"
+    );
+}
+
+#[test]
+fn messaging_kinds_serialize_with_kebab_case_names() {
+    let diff = CapabilityDiff {
+        changes: vec![
+            change(ChangeKind::Publish, Direction::Added, "orders.>"),
+            change(ChangeKind::Subscription, Direction::Added, "a (queue b)"),
+            change(
+                ChangeKind::DeadLetter,
+                Direction::Changed,
+                "a dead_letter a.dlq -> x",
+            ),
+        ],
+    };
+    let text = toml::to_string(&diff).unwrap();
+    let kinds: Vec<&str> = text.lines().filter(|l| l.starts_with("kind")).collect();
+    assert_eq!(
+        kinds,
+        [
+            "kind = \"publish\"",
+            "kind = \"subscription\"",
+            "kind = \"dead-letter\""
+        ]
+    );
+    assert_eq!(toml::from_str::<CapabilityDiff>(&text).unwrap(), diff);
+}

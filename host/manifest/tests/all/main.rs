@@ -5,12 +5,15 @@
 //! - `parse`: valid manifests and the public types they produce.
 //! - `load`: finding and reading `wharf.toml` on disk, and `single_component`.
 //! - `section`: a service section deployed on its own, and extracting one.
+//! - `messaging`: `publish` and `subscriptions`, and routes made optional by
+//!   subscriptions.
 //! - `diff`: capability differences between two versions of a service.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod diff;
 mod load;
+mod messaging;
 mod parse;
 mod section;
 mod ui;

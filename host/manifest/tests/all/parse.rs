@@ -176,7 +176,8 @@ fn errors_on_unknown_keys_at_every_level() {
             "[app]\nname = 'x'\n\n[service.hello]\ncomponent = '{WASM}'\nroutes = ['/']\ncompnent = 'x'\n"
         )),
         "wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of \
-         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`"
+         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, \
+         `subscriptions`, `variables`, `limits`"
     );
     assert_eq!(
         error_text(&format!(
@@ -449,7 +450,8 @@ routes = ["nope", "/"]
     assert_eq!(
         err.to_string(),
         "wharf.toml:4:1: service.first.verison: unknown field `verison`, expected one of \
-         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`\n\
+         `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, \
+         `subscriptions`, `variables`, `limits`\n\
          wharf.toml:6:10: service.Second: invalid service name `Second`: use 1 to 63 lowercase \
          letters, digits or `-`, starting with a letter\n\
          wharf.toml:8:11: service.Second.routes[0]: route `nope` must start with `/`"

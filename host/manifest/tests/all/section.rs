@@ -51,6 +51,11 @@ version = "2.1.0"
 outbound = ["https://*.example.com", "http://127.0.0.1:8080"]
 files = [{{ source = "tests/ui/fixtures", path = "/static" }}, {{ source = "tests/ui", path = "/data", mode = "rw" }}]
 sockets = ["127.0.0.1:5432", "10.0.0.0/8:*"]
+publish = ["api.>", "orders.reserved"]
+subscriptions = [
+  {{ topic = "orders.created", queue_group = "api" }},
+  {{ topic = "orders.*", max_in_flight = 8, retries = 5, dead_letter = "orders.failed", durable = true }},
+]
 
 [service.api.variables]
 PLAIN = "v"
@@ -66,6 +71,13 @@ max_queued = 0
 queue_timeout = "100ms"
 max_request_body = "1KiB"
 max_response_body = "2MiB"
+
+[service.worker]
+component = "{WASM}"
+
+[[service.worker.subscriptions]]
+topic = "jobs.>"
+queue_group = "workers"
 "#
     )
 }
@@ -99,6 +111,10 @@ fn an_extracted_section_parses_to_the_manifests_service() {
         [Route::Prefix("/api".into()), Route::Exact("/health".into())]
     );
     assert_eq!(api.outbound.len(), 2);
+    assert_eq!(api.publish, ["api.>", "orders.reserved"]);
+    assert_eq!(api.subscriptions.len(), 2);
+    assert_eq!(api.subscriptions[1].dead_letter, "orders.failed");
+    assert!(api.subscriptions[1].durable);
     assert_eq!(api.limits.memory_bytes, 16 * 1024 * 1024);
     let package = api.variables.iter().find(|v| v.name == "PACKAGE").unwrap();
     assert_eq!(package.value, "wharf-manifest");
@@ -215,10 +231,22 @@ fn routes_are_required_and_non_empty() {
 }
 
 #[test]
+fn routes_are_optional_with_subscriptions() {
+    let worker = deploy("worker", "subscriptions = [{ topic = 'jobs.>' }]\n").unwrap();
+    assert!(worker.routes.is_empty());
+    assert_eq!(worker.subscriptions[0].dead_letter, "dlq.worker");
+    assert_eq!(
+        error_text("worker", "subscriptions = []\n"),
+        "deploy of worker:1:1: service.worker: missing field `routes`"
+    );
+}
+
+#[test]
 fn unknown_keys_do_not_suggest_component() {
     assert_eq!(
         error_text("hello", "routes = ['/']\ncompnent = 'x'\n"),
         "deploy of hello:2:1: service.hello.compnent: unknown field `compnent`, expected one of \
-         `routes`, `version`, `outbound`, `files`, `sockets`, `variables`, `limits`"
+         `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, \
+         `variables`, `limits`"
     );
 }
