@@ -1,0 +1,294 @@
+//! The broker used with `wharf up --nats nats://...`: a NATS server
+//! carries the messages, so services on different hosts can talk.
+//!
+//! It owns the translation between [`Message`]/[`BrokerError`] and the
+//! official `async-nats` client, so nothing else in the host depends on
+//! that crate's types. Queue groups are NATS queue groups: with several
+//! hosts subscribed in the same group, the server gives each message to one
+//! member across all of them.
+//!
+//! # Guarantee
+//!
+//! Core NATS: at most once. Messages published while no subscriber exists,
+//! or while the connection is down, are lost.
+//!
+//! # Buffering
+//!
+//! The client buffers deliveries per subscription (`async-nats`'s
+//! `subscription_capacity`, [`SUBSCRIPTION_CAPACITY`] here); a subscriber
+//! that falls that far behind has further messages dropped by the client,
+//! which reports a slow-consumer event that [`NatsBroker::dropped`] counts.
+//! The `capacity` argument of [`Broker::subscribe`] therefore does not
+//! apply: the client has one buffer size per connection, and forwarding
+//! through a second, smaller buffer would cost a task and a copy per
+//! message for no stronger guarantee. Publishing never waits for a slow
+//! subscriber: the server is in between.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::client::{PublishErrorKind, RequestErrorKind};
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use crate::broker::{Broker, BrokerError, Subscription};
+use crate::message::Message;
+use crate::subject::{validate_pattern, validate_queue_group, validate_subject};
+
+/// Deliveries the client buffers per subscription before dropping
+/// (`async-nats`'s default).
+pub const SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
+
+/// How long [`Broker::flush`] (and so [`Broker::subscribe`]) waits for the
+/// server's round trip.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A broker backed by a NATS server.
+///
+/// Cloning is cheap and shares the connection.
+#[derive(Clone, Debug)]
+pub struct NatsBroker {
+    client: async_nats::Client,
+    slow_consumer_drops: Arc<AtomicU64>,
+}
+
+impl NatsBroker {
+    /// Connects to the NATS server at `url` (e.g. `nats://127.0.0.1:4222`).
+    ///
+    /// Fails if the server cannot be reached now; once connected, the client
+    /// reconnects by itself after a disconnection.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let slow_consumer_drops = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&slow_consumer_drops);
+        let client = async_nats::ConnectOptions::new()
+            .name("wharf")
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .event_callback(move |event| {
+                let counter = Arc::clone(&counter);
+                async move {
+                    match event {
+                        async_nats::Event::SlowConsumer(sid) => {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                subscription = sid,
+                                "NATS subscriber buffer full; message dropped"
+                            );
+                        }
+                        async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("disconnected from NATS; reconnecting")
+                        }
+                        other => tracing::warn!(event = %other, "NATS client event"),
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to NATS at {url}"))?;
+        Ok(Self {
+            client,
+            slow_consumer_drops,
+        })
+    }
+
+    /// The underlying `async-nats` client (for JetStream and other features
+    /// outside the [`Broker`] trait).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Slow-consumer events so far: each is a message the client dropped
+    /// because a subscription's buffer was full. A lower bound, as the
+    /// client itself drops events when its event queue is full.
+    pub fn dropped(&self) -> u64 {
+        self.slow_consumer_drops.load(Ordering::Relaxed)
+    }
+}
+
+/// Converts our headers to a NATS header map; `None` when there are none.
+fn to_header_map(headers: &[(String, String)]) -> Result<Option<HeaderMap>, BrokerError> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let invalid = |reason: String| BrokerError::InvalidHeader {
+            name: name.clone(),
+            reason,
+        };
+        let header_name = HeaderName::from_str(name).map_err(|e| invalid(e.to_string()))?;
+        let header_value = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
+        map.append(header_name, header_value);
+    }
+    Ok(Some(map))
+}
+
+/// Converts a received NATS message.
+fn from_nats(message: async_nats::Message) -> Message {
+    let headers = message
+        .headers
+        .as_ref()
+        .map(|map| {
+            map.iter()
+                .flat_map(|(name, values)| {
+                    values
+                        .iter()
+                        .map(move |value| (name.to_string(), value.as_str().to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        subject: message.subject.to_string(),
+        body: message.payload,
+        headers,
+        reply_to: message.reply.map(|r| r.to_string()),
+    }
+}
+
+fn publish_error(err: async_nats::client::PublishError) -> BrokerError {
+    match err.kind() {
+        PublishErrorKind::MaxPayloadExceeded | PublishErrorKind::InvalidSubject => {
+            BrokerError::Rejected(err.to_string())
+        }
+        PublishErrorKind::Send => BrokerError::Closed,
+    }
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    async fn publish(&self, message: Message) -> Result<(), BrokerError> {
+        validate_subject(&message.subject)?;
+        let headers = to_header_map(&message.headers)?;
+        let Message {
+            subject,
+            body,
+            reply_to,
+            ..
+        } = message;
+        let result = match (reply_to, headers) {
+            (None, None) => self.client.publish(subject, body).await,
+            (None, Some(h)) => self.client.publish_with_headers(subject, h, body).await,
+            (Some(r), None) => self.client.publish_with_reply(subject, r, body).await,
+            (Some(r), Some(h)) => {
+                self.client
+                    .publish_with_reply_and_headers(subject, r, h, body)
+                    .await
+            }
+        };
+        result.map_err(publish_error)
+    }
+
+    async fn subscribe(
+        &self,
+        pattern: &str,
+        queue_group: Option<&str>,
+        _capacity: usize,
+    ) -> Result<Subscription, BrokerError> {
+        validate_pattern(pattern)?;
+        let subscriber = match queue_group {
+            Some(group) => {
+                validate_queue_group(group)?;
+                self.client
+                    .queue_subscribe(pattern.to_owned(), group.to_owned())
+                    .await
+            }
+            None => self.client.subscribe(pattern.to_owned()).await,
+        }
+        .map_err(|e| BrokerError::Connection(e.to_string()))?;
+        // Round-trip to the server so the subscription is active there
+        // before we return (publishers on other connections see it). With a
+        // NATS cluster, interest still reaches other servers asynchronously.
+        self.flush().await?;
+        Ok(Subscription::from_stream(subscriber.map(from_nats)))
+    }
+
+    async fn request(&self, message: Message, timeout: Duration) -> Result<Message, BrokerError> {
+        validate_subject(&message.subject)?;
+        let mut request = async_nats::Request::new()
+            .payload(message.body)
+            .timeout(Some(timeout));
+        if let Some(headers) = to_header_map(&message.headers)? {
+            request = request.headers(headers);
+        }
+        let subject = message.subject;
+        match self.client.send_request(subject.clone(), request).await {
+            Ok(reply) => Ok(from_nats(reply)),
+            Err(err) => Err(match err.kind() {
+                RequestErrorKind::NoResponders => BrokerError::NoResponders { subject },
+                RequestErrorKind::TimedOut => BrokerError::Timeout {
+                    subject,
+                    after: timeout,
+                },
+                RequestErrorKind::InvalidSubject | RequestErrorKind::MaxPayloadExceeded => {
+                    BrokerError::Rejected(err.to_string())
+                }
+                RequestErrorKind::Other => BrokerError::Connection(err.to_string()),
+            }),
+        }
+    }
+
+    /// A round trip through the server: a message to a fresh inbox this
+    /// connection subscribes to. The server handles one connection's
+    /// commands in order, so once it comes back every earlier publish,
+    /// subscribe and unsubscribe has been processed (`async-nats`'s own
+    /// `flush` only empties the socket buffer).
+    async fn flush(&self) -> Result<(), BrokerError> {
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| BrokerError::Connection(e.to_string()))?;
+        self.client
+            .publish(inbox, bytes::Bytes::new())
+            .await
+            .map_err(publish_error)?;
+        match tokio::time::timeout(FLUSH_TIMEOUT, echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(BrokerError::Closed),
+            Err(_) => Err(BrokerError::Connection(format!(
+                "the NATS server did not answer within {FLUSH_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        NatsBroker::dropped(self)
+    }
+
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_conversion() {
+        let headers = vec![
+            ("X-Id".to_owned(), "1".to_owned()),
+            ("X-Id".to_owned(), "2".to_owned()),
+        ];
+        let map = to_header_map(&headers).ok().flatten();
+        let values: Vec<_> = map
+            .as_ref()
+            .map(|m| m.get_all("X-Id").map(|v| v.as_str().to_owned()).collect())
+            .unwrap_or_default();
+        assert_eq!(values, ["1", "2"]);
+        assert!(matches!(to_header_map(&[]), Ok(None)));
+        for (name, value) in [("bad:name", "v"), ("bad name", "v"), ("ok", "a\r\nb")] {
+            let bad = vec![(name.to_owned(), value.to_owned())];
+            assert!(
+                matches!(to_header_map(&bad), Err(BrokerError::InvalidHeader { .. })),
+                "{name:?} {value:?}"
+            );
+        }
+    }
+}
