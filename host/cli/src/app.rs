@@ -115,7 +115,7 @@ pub fn load(
     telemetry: wharf_telemetry::Telemetry,
 ) -> anyhow::Result<LoadedApp> {
     use std::sync::Arc;
-    use wharf_core::{ServiceTemplate, ServiceIdentity, ServicePolicy};
+    use wharf_core::{ServiceIdentity, ServicePolicy, ServiceTemplate};
     use wharf_http::{HttpApp, RouteTable, Router, ServiceTarget, Serving};
 
     let mut targets = Vec::with_capacity(manifest.services.len());
@@ -151,7 +151,7 @@ pub fn load(
     );
     let table = RouteTable::new(router, targets);
     Ok(LoadedApp {
-        http: HttpApp::new(table, runtime.metrics().clone(), telemetry),
+        http: HttpApp::new(table, runtime.metrics().clone(), telemetry, None),
         manifest,
     })
 }

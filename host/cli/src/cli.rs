@@ -229,6 +229,12 @@ pub struct UpArgs {
     /// hot-swap them.
     #[arg(long)]
     pub watch: bool,
+
+    /// Route all messaging through this NATS server (e.g.
+    /// `nats://127.0.0.1:4222`) so services on several hosts talk to each
+    /// other. Default: the embedded in-process broker.
+    #[arg(long, env = "WHARF_NATS_URL")]
+    pub nats: Option<String>,
 }
 
 /// Arguments of `wharf ps`.

@@ -25,6 +25,9 @@ use crate::state::InstanceState;
 /// The export every HTTP service must provide (any 0.2.x minor version).
 pub const INCOMING_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2.x";
 
+/// The export a service with subscriptions must provide.
+pub const MESSAGE_HANDLER_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
+
 /// Why a component was refused at load. Callers branch on it (the CLI exits
 /// non-zero, a deploy API answers 422), so it is a typed error.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +67,9 @@ pub enum LoadError {
         detail: String,
     },
     /// The component exports no HTTP handler.
-    #[error("{origin} does not export `{expected}`, so it cannot serve HTTP (it exports: {found})")]
+    #[error(
+        "{origin} does not export `{expected}`, which its manifest entry needs (it exports: {found})"
+    )]
     MissingExport {
         /// Where the bytes came from.
         origin: String,
@@ -111,7 +116,11 @@ pub struct ServiceTemplate {
     metrics: Arc<Metrics>,
     /// This version's metric handles, resolved once.
     service_metrics: ServiceMetrics,
-    pre: ProxyPre<InstanceState>,
+    engine: wasmtime::Engine,
+    /// The HTTP entry point, when the service has routes.
+    http: Option<ProxyPre<InstanceState>>,
+    /// The message entry point, when the service has subscriptions.
+    messaging: Option<crate::messaging::WasmcloudMessagingPre<InstanceState>>,
     policy: ServicePolicy,
     /// CPU-time budget in epoch ticks.
     tick_budget: u64,
@@ -145,15 +154,36 @@ impl ServiceTemplate {
     ) -> Result<Self, LoadError> {
         check_memory_limit(runtime, &policy, origin)?;
         let origin = origin.to_string();
-        check_exports(runtime, component, &origin)?;
+        let exports = Exports::of(runtime, component);
+        let serves_http = policy.serves_http;
+        let handles_messages = !policy.subscriptions.is_empty();
+        if serves_http && !exports.http {
+            return Err(exports.missing(&origin, INCOMING_HANDLER_EXPORT));
+        }
+        if handles_messages && !exports.messaging {
+            return Err(exports.missing(&origin, MESSAGE_HANDLER_EXPORT));
+        }
+        if !serves_http && !handles_messages && !exports.http {
+            return Err(exports.missing(&origin, INCOMING_HANDLER_EXPORT));
+        }
         let instance_pre = runtime
             .linker()
             .instantiate_pre(component)
             .map_err(|e| link_error(&e, &origin))?;
-        let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::Link {
+        let link = |e: wasmtime::Error| LoadError::Link {
             origin: origin.clone(),
             reason: one_line(&e),
-        })?;
+        };
+        let http = if exports.http {
+            Some(ProxyPre::new(instance_pre.clone()).map_err(link)?)
+        } else {
+            None
+        };
+        let messaging = if exports.messaging {
+            Some(crate::messaging::WasmcloudMessagingPre::new(instance_pre).map_err(link)?)
+        } else {
+            None
+        };
         let limits = &policy.limits;
         let concurrency = ConcurrencyLimit::new(
             limits.max_concurrent,
@@ -164,7 +194,9 @@ impl ServiceTemplate {
             service_metrics: runtime.metrics().service(&identity.name, &identity.version),
             identity,
             metrics: runtime.metrics().clone(),
-            pre,
+            engine: runtime.engine().clone(),
+            http,
+            messaging,
             tick_budget: policy.cpu_ticks(runtime.epoch_tick()),
             policy,
             concurrency,
@@ -191,9 +223,16 @@ impl ServiceTemplate {
         &self.identity
     }
 
-    /// The pre-instantiated component.
-    pub fn pre(&self) -> &ProxyPre<InstanceState> {
-        &self.pre
+    /// The pre-instantiated component's HTTP entry point, if it serves
+    /// HTTP.
+    pub fn http(&self) -> Option<&ProxyPre<InstanceState>> {
+        self.http.as_ref()
+    }
+
+    /// The pre-instantiated component's message entry point, if it
+    /// handles messages.
+    pub fn messaging(&self) -> Option<&crate::messaging::WasmcloudMessagingPre<InstanceState>> {
+        self.messaging.as_ref()
     }
 
     /// A fresh store for one request: deny-by-default state, the memory
@@ -220,7 +259,7 @@ impl ServiceTemplate {
             &self.metrics,
             outbound,
         )?;
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
@@ -280,27 +319,42 @@ fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn check_exports(runtime: &Runtime, component: &Component, origin: &str) -> Result<(), LoadError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(runtime.engine())
-        .map(|(name, _)| name.to_string())
-        .collect();
-    let has_handler = exports
-        .iter()
-        .any(|name| name.starts_with("wasi:http/incoming-handler@0.2."));
-    if has_handler {
-        return Ok(());
+/// The entry points a component exports.
+struct Exports {
+    names: Vec<String>,
+    http: bool,
+    messaging: bool,
+}
+
+impl Exports {
+    fn of(runtime: &Runtime, component: &Component) -> Self {
+        let names: Vec<String> = component
+            .component_type()
+            .exports(runtime.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        Self {
+            http: names
+                .iter()
+                .any(|name| name.starts_with("wasi:http/incoming-handler@0.2.")),
+            messaging: names
+                .iter()
+                .any(|name| name == "wasmcloud:messaging/handler@0.2.0"),
+            names,
+        }
     }
-    Err(LoadError::MissingExport {
-        origin: origin.to_string(),
-        expected: INCOMING_HANDLER_EXPORT,
-        found: if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.join(", ")
-        },
-    })
+
+    fn missing(&self, origin: &str, expected: &'static str) -> LoadError {
+        LoadError::MissingExport {
+            origin: origin.to_string(),
+            expected,
+            found: if self.names.is_empty() {
+                "nothing".to_string()
+            } else {
+                self.names.join(", ")
+            },
+        }
+    }
 }
 
 /// wasmtime reports a missing import as "component imports instance `X`,

@@ -32,12 +32,13 @@ pub mod config;
 pub mod guest_log;
 pub mod limiter;
 pub mod limits;
+pub mod messaging;
 pub mod outbound;
 pub mod policy;
 pub mod runtime;
 pub mod state;
 
-pub use component::{ServiceTemplate, LoadError, ServiceIdentity};
+pub use component::{LoadError, ServiceIdentity, ServiceTemplate};
 pub use limiter::LimitHit;
 pub use limits::InstanceLimits;
 pub use policy::ServicePolicy;

@@ -76,6 +76,10 @@ pub struct OutboundContext {
     /// Dispatches `http://<service>.internal` calls; `None` where there is
     /// no app to call into (they are then refused as unknown).
     pub internal: Option<InternalDispatch>,
+    /// The host's message broker; `None` where messaging is off.
+    pub broker: Option<Arc<dyn wharf_messaging::Broker>>,
+    /// When the instance handles a message: its reply inbox.
+    pub reply_to: Option<String>,
 }
 
 /// The service a `<name>.internal` host names, if it is one.

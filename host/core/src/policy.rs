@@ -27,6 +27,12 @@ pub struct ServicePolicy {
     pub env: Arc<Vec<(String, String)>>,
     /// The same variables for `wasi:config/store`.
     pub config: ConfigVariables,
+    /// Subject patterns the service may publish and send requests to.
+    pub publish: Arc<Vec<String>>,
+    /// What the service subscribes to.
+    pub subscriptions: Arc<Vec<wharf_manifest::Subscription>>,
+    /// Whether it has routes, and so must export an HTTP handler.
+    pub serves_http: bool,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -46,6 +52,9 @@ impl ServicePolicy {
             sockets: Arc::new(spec.sockets.clone()),
             env: Arc::new(env),
             config: Arc::new(config),
+            publish: Arc::new(spec.publish.clone()),
+            subscriptions: Arc::new(spec.subscriptions.clone()),
+            serves_http: !spec.routes.is_empty(),
             limits: spec.limits.clone(),
         }
     }

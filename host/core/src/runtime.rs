@@ -66,6 +66,8 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:http")?;
         let ticker = EpochTicker::spawn(engine.clone(), config.epoch_tick)?;
+        crate::messaging::add_to_linker(&mut linker, InstanceState::messaging_view)
+            .context("failed to link wasmcloud:messaging")?;
         crate::config::add_to_linker(&mut linker, InstanceState::config_view)
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:config")?;

@@ -30,6 +30,7 @@ pub struct InstanceState {
     table: ResourceTable,
     hooks: OutboundHooks,
     config: ConfigVariables,
+    messaging: Option<crate::messaging::MessagingContext>,
     pub(crate) limiter: InstanceLimiter,
     /// Epoch ticks this instance has run for, and its budget.
     pub(crate) ticks: u64,
@@ -92,7 +93,17 @@ impl InstanceState {
             tracing::debug!(%addr, ?usage, allowed, "socket address check");
             Box::pin(async move { allowed })
         });
+        let messaging = outbound
+            .broker
+            .clone()
+            .map(|broker| crate::messaging::MessagingContext {
+                broker,
+                publish: policy.publish.clone(),
+                reply_to: outbound.reply_to.clone(),
+                propagate: outbound.propagate.clone(),
+            });
         Ok(Self {
+            messaging,
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -125,6 +136,13 @@ impl InstanceState {
 
     pub(crate) fn config_view(&mut self) -> ConfigView<'_> {
         ConfigView::new(&self.config)
+    }
+
+    pub(crate) fn messaging_view(&mut self) -> crate::messaging::MessagingView<'_> {
+        crate::messaging::MessagingView {
+            context: self.messaging.as_ref(),
+            service: &self.hooks.service,
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderName;
-use wharf_core::{ServiceTemplate, Runtime, ServiceIdentity, ServicePolicy};
+use wharf_core::{Runtime, ServiceIdentity, ServicePolicy, ServiceTemplate};
 use wharf_http::{Canary, HttpApp, RouteTable, Router, ServiceTarget, Serving};
 use wharf_manifest::{CapabilityDiff, Route, ServiceSpec};
 use wharf_metrics::{HealthSnapshot, Metrics};
@@ -52,6 +52,9 @@ pub struct DeployerConfig {
     pub drain_timeout: Duration,
     /// When set, only components signed by one of its keys are accepted.
     pub trust: Option<TrustPolicy>,
+    /// Called after every change of what is served (the message trigger
+    /// re-syncs its subscriptions).
+    pub after_install: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A service as `wharf up` found it in `wharf.toml`: the deployer puts it
@@ -809,6 +812,9 @@ impl Deployer {
             .cloned()
             .collect();
         self.app.install(table);
+        if let Some(hook) = &self.config.after_install {
+            hook();
+        }
         if !leaving.is_empty() {
             let drain = self.config.drain_timeout;
             tokio::spawn(async move {
@@ -888,9 +894,8 @@ impl Deployer {
                 .compile_duration
                 .with_label_values(&[&name])
                 .observe(started.elapsed().as_secs_f64());
-            let template = ServiceTemplate::from_component(
-                &runtime, identity, &component, &origin, policy,
-            )?;
+            let template =
+                ServiceTemplate::from_component(&runtime, identity, &component, &origin, policy)?;
             Ok::<_, wharf_core::LoadError>((template, outcome))
         })
         .await

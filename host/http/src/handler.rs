@@ -22,7 +22,7 @@ use wharf_core::concurrency::Rejected;
 use wharf_core::outbound::{
     InternalDispatch, InternalResponse, OutboundContext, Propagate, internal_service,
 };
-use wharf_core::{ServiceTemplate, LimitHit};
+use wharf_core::{LimitHit, ServiceTemplate};
 
 use wharf_metrics::{EndReason, Metrics, RequestMetrics};
 use wharf_telemetry::{Telemetry, TraceContext};
@@ -50,6 +50,8 @@ pub struct HttpApp {
     /// Hands `http://<service>.internal` calls of this app's instances back
     /// to this app; built once, cloned into every request's context.
     internal: InternalDispatch,
+    /// The message broker guests publish through.
+    broker: Option<Arc<dyn wharf_messaging::Broker>>,
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
     metrics: Arc<Metrics>,
@@ -69,10 +71,16 @@ const MAX_INTERNAL_HOPS: u32 = 16;
 const UNROUTED: &str = "unrouted";
 
 impl HttpApp {
-    /// An app serving `table`, counting into `metrics` and exporting
-    /// spans through `telemetry`.
-    pub fn new(table: RouteTable, metrics: Arc<Metrics>, telemetry: Telemetry) -> Arc<Self> {
+    /// An app serving `table`, counting into `metrics`, exporting spans
+    /// through `telemetry`, and letting guests publish through `broker`.
+    pub fn new(
+        table: RouteTable,
+        metrics: Arc<Metrics>,
+        telemetry: Telemetry,
+        broker: Option<Arc<dyn wharf_messaging::Broker>>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|app: &std::sync::Weak<HttpApp>| Self {
+            broker,
             internal: {
                 let app = app.clone();
                 Arc::new(move |req| {
@@ -96,6 +104,27 @@ impl HttpApp {
     /// The table serving now.
     pub fn table(&self) -> Arc<RouteTable> {
         self.table.load_full()
+    }
+
+    /// The broker guests publish through.
+    pub fn broker(&self) -> Option<&Arc<dyn wharf_messaging::Broker>> {
+        self.broker.as_ref()
+    }
+
+    /// The context of an instance that calls out: `propagate` for its
+    /// messages and requests, this app for `.internal` calls, the broker,
+    /// and the inbox of the message it handles.
+    pub fn outbound_context(
+        &self,
+        propagate: Propagate,
+        reply_to: Option<String>,
+    ) -> OutboundContext {
+        OutboundContext {
+            propagate,
+            internal: Some(self.internal.clone()),
+            broker: self.broker.clone(),
+            reply_to,
+        }
     }
 
     /// Puts `table` in service: requests that start after this call use
@@ -210,6 +239,8 @@ impl HttpApp {
                 let outbound = OutboundContext {
                     propagate: propagation(&trace, &request_id),
                     internal: Some(self.internal.clone()),
+                    broker: self.broker.clone(),
+                    reply_to: None,
                 };
                 self.run(
                     serving,
@@ -486,7 +517,10 @@ impl Call<'_> {
             let run = async {
                 let result = async {
                     let started = Instant::now();
-                    let proxy = task_template.pre().instantiate_async(&mut store).await?;
+                    let Some(pre) = task_template.http() else {
+                        return Err(wasmtime::Error::msg("the service exports no HTTP handler"));
+                    };
+                    let proxy = pre.instantiate_async(&mut store).await?;
                     lifecycle.instantiated(started.elapsed());
                     proxy
                         .wasi_http_incoming_handler()
@@ -671,7 +705,7 @@ impl Drop for InFlight {
 /// What every outbound request of this instance carries: the trace
 /// context (with this host's span as parent) and the request ID. Built only
 /// when the guest actually sends a request.
-fn propagation(trace: &TraceContext, request_id: &Arc<str>) -> Propagate {
+pub fn propagation(trace: &TraceContext, request_id: &Arc<str>) -> Propagate {
     let trace = trace.clone();
     let request_id = request_id.clone();
     Arc::new(move |headers: &mut http::HeaderMap| {

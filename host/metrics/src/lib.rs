@@ -78,6 +78,8 @@ pub struct Metrics {
     pub component_cache: IntCounterVec,
     pub components_loaded: IntGauge,
     pub deployments: IntCounterVec,
+    pub messages: IntCounterVec,
+    pub broker_dropped: IntGauge,
     pub rollbacks: IntCounterVec,
     pub build_info: GaugeVec,
     pub ready: IntGauge,
@@ -211,6 +213,15 @@ impl Metrics {
             components_loaded: register!(IntGauge::new(
                 "wharf_components_loaded",
                 "Components compiled and ready to serve.",
+            )?),
+            messages: register!(counter(
+                "wharf_messages_total",
+                "Message deliveries, by service, subscription pattern and outcome (handled, retried, dead_lettered, dropped).",
+                &["service", "subscription", "outcome"],
+            )?),
+            broker_dropped: register!(IntGauge::new(
+                "wharf_broker_dropped_messages",
+                "Messages the broker dropped because a subscriber's buffer stayed full (embedded) or the client fell behind (NATS).",
             )?),
             deployments: register!(counter(
                 "wharf_deployments_total",

@@ -28,7 +28,7 @@ const TEST_PROGRAMS: &str = "wharf-test-programs";
 const EXAMPLES: &[&str] = &["hello", "json-api", "hello-wasi"];
 
 /// Allowed test-program name prefixes, one `foreach_<suite>!` macro each.
-const SUITES: &[&str] = &["http", "cli", "sdk", "hostile"];
+const SUITES: &[&str] = &["http", "cli", "sdk", "hostile", "msg"];
 
 /// Variables the outer cargo sets (or passes through) that must not leak into
 /// the nested build: flags meant for the host target (coverage, sanitizers,

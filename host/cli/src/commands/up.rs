@@ -13,6 +13,8 @@ use wharf_deploy::store::{FileComponentStore, FileDeploymentStore};
 use wharf_deploy::{Deployer, DeployerConfig};
 use wharf_http::{HttpApp, RouteTable, ServeOptions, serve};
 use wharf_manifest::Manifest;
+use wharf_message_trigger::MessageTrigger;
+use wharf_messaging::{Broker, EmbeddedBroker, NatsBroker};
 use wharf_metrics::Metrics;
 use wharf_telemetry::Telemetry;
 use wharf_trust::TrustPolicy;
@@ -96,7 +98,32 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting the runtime failed")??;
         let runtime = Arc::new(runtime);
-        let http = HttpApp::new(RouteTable::default(), metrics.clone(), telemetry.clone());
+        let broker: Arc<dyn Broker> = match &args.nats {
+            Some(url) => {
+                let broker = NatsBroker::connect(url).await?;
+                println!("Messaging through NATS at {url}");
+                Arc::new(broker)
+            }
+            None => Arc::new(EmbeddedBroker::new()),
+        };
+        let http = HttpApp::new(
+            RouteTable::default(),
+            metrics.clone(),
+            telemetry.clone(),
+            Some(broker.clone()),
+        );
+        let trigger = MessageTrigger::new(http.clone(), broker.clone(), metrics.clone());
+        let resync: Arc<dyn Fn() + Send + Sync> = {
+            let trigger = trigger.clone();
+            Arc::new(move || {
+                let trigger = trigger.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = trigger.sync().await {
+                        tracing::error!(error = %format!("{error:#}"), "cannot update subscriptions");
+                    }
+                });
+            })
+        };
         let deployer = Deployer::new(
             runtime.clone(),
             http.clone(),
@@ -106,6 +133,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             DeployerConfig {
                 drain_timeout: Duration::from_secs(args.drain_timeout),
                 trust,
+                after_install: Some(resync),
             },
         );
         let services = app::manifest_services(&manifest)?;
@@ -113,6 +141,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .start(services)
             .await
             .context("loading the app failed")?;
+        // Subscribed before the banner, so a message published once the
+        // host says "Serving" is received.
+        trigger.sync().await.context("subscribing failed")?;
 
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -123,9 +154,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         // listener is bound, so connections queue until `serve` accepts.
         admin.set_ready(deployer.clone(), {
             let http = http.clone();
+            let broker = broker.clone();
+            let metrics = metrics.clone();
             Box::new(move || {
                 runtime.observe_pool();
                 http.observe();
+                metrics
+                    .broker_dropped
+                    .set(i64::try_from(broker.dropped()).unwrap_or(i64::MAX));
             })
         });
         print_routes(&manifest.app_name, &deployer.status(), addr);

@@ -12,6 +12,7 @@ mod deploy_files;
 mod examples;
 mod failures;
 mod manifest_errors;
+mod messaging;
 mod observability;
 mod outbound;
 mod refusals;
