@@ -80,6 +80,8 @@ pub struct OutboundContext {
     pub broker: Option<Arc<dyn wharf_messaging::Broker>>,
     /// When the instance handles a message: its reply inbox.
     pub reply_to: Option<String>,
+    /// When the instance handles a message: its headers.
+    pub message_metadata: Arc<Vec<(String, String)>>,
 }
 
 /// The service a `<name>.internal` host names, if it is one.

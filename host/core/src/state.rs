@@ -101,6 +101,7 @@ impl InstanceState {
                 publish: policy.publish.clone(),
                 reply_to: outbound.reply_to.clone(),
                 propagate: outbound.propagate.clone(),
+                metadata: outbound.message_metadata.clone(),
             });
         Ok(Self {
             messaging,

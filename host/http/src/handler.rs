@@ -113,17 +113,19 @@ impl HttpApp {
 
     /// The context of an instance that calls out: `propagate` for its
     /// messages and requests, this app for `.internal` calls, the broker,
-    /// and the inbox of the message it handles.
+    /// and the inbox and headers of the message it handles.
     pub fn outbound_context(
         &self,
         propagate: Propagate,
         reply_to: Option<String>,
+        message_metadata: Arc<Vec<(String, String)>>,
     ) -> OutboundContext {
         OutboundContext {
             propagate,
             internal: Some(self.internal.clone()),
             broker: self.broker.clone(),
             reply_to,
+            message_metadata,
         }
     }
 
@@ -236,12 +238,8 @@ impl HttpApp {
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
             Some(serving) => {
-                let outbound = OutboundContext {
-                    propagate: propagation(&trace, &request_id),
-                    internal: Some(self.internal.clone()),
-                    broker: self.broker.clone(),
-                    reply_to: None,
-                };
+                let outbound =
+                    self.outbound_context(propagation(&trace, &request_id), None, Arc::default());
                 self.run(
                     serving,
                     req,

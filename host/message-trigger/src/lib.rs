@@ -237,9 +237,11 @@ impl MessageTrigger {
         };
         let trace = TraceContext::from_request_headers(&headers);
         let propagate = wharf_http::handler::propagation(&trace, &request_id);
-        let outbound = self
-            .app
-            .outbound_context(propagate, message.reply_to.clone());
+        let outbound = self.app.outbound_context(
+            propagate,
+            message.reply_to.clone(),
+            Arc::new(message.headers.clone()),
+        );
         let _permit = template
             .concurrency()
             .acquire()
