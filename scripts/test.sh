@@ -48,6 +48,16 @@ cargo test --locked "$@" 2>&1 | tee -a "$log"
 echo "==> cargo test (SDK and examples, native)"
 cargo test --locked -p wharf-sdk -p wharf-sdk-macro -p json-api "$@" 2>&1 | tee -a "$log"
 
+# The load-test harness, as a smoke test (Wharf and the native baseline, plus
+# `wasmtime serve` if already installed; 2 s per run): it must produce numbers
+# and no errors. Never a timing threshold. Counted as one test below.
+echo "==> bench/compare.sh --quick (smoke test)"
+if bench/compare.sh --quick 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out (bench/compare.sh --quick)" | tee -a "$log"
+else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (bench/compare.sh --quick)" | tee -a "$log"
+fi
+
 # One closing line for the whole suite (the last cargo runner alone may be a
 # crate with no doc tests, which would read as "0 passed").
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
