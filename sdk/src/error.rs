@@ -34,6 +34,15 @@ pub enum Error {
     /// An outgoing HTTP request failed (DNS, connection, TLS, timeout, a
     /// protocol error, or the host denied it).
     Http(String),
+    /// Publishing or a request failed: the subject is invalid or not
+    /// covered by the service's `publish` grant, nobody answered a request
+    /// (no responders, or no reply in time), or the broker is unavailable.
+    /// The payload is the host's description.
+    Messaging(String),
+    /// [`Message::reply`](crate::messaging::Message::reply) on a message
+    /// that has no `reply-to` subject (it was published, not sent as a
+    /// request).
+    NoReplyTo,
 }
 
 impl fmt::Display for Error {
@@ -48,6 +57,8 @@ impl fmt::Display for Error {
             Error::Json(e) => write!(f, "invalid JSON: {e}"),
             Error::InvalidRequest(msg) => write!(f, "invalid outgoing request: {msg}"),
             Error::Http(msg) => write!(f, "outgoing HTTP request failed: {msg}"),
+            Error::Messaging(msg) => write!(f, "messaging failed: {msg}"),
+            Error::NoReplyTo => f.write_str("the message has no reply-to subject to answer"),
         }
     }
 }

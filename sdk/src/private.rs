@@ -1,5 +1,5 @@
-//! Support code for the `#[http_service]` macro. Not a public API: anything
-//! here may change without notice.
+//! Support code for the `#[http_service]` and `#[message_handler]` macros.
+//! Not a public API: anything here may change without notice.
 
 use std::fmt;
 use std::io::Read;
@@ -156,4 +156,55 @@ fn write_body(outgoing_body: &OutgoingBody, body: Body) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Support code for `#[message_handler]`.
+pub mod messaging {
+    use std::fmt;
+
+    pub use crate::handler_bindings::export;
+    pub use crate::handler_bindings::exports::wasmcloud::messaging::handler::Guest as MessageHandler;
+    pub use crate::handler_bindings::wasmcloud::messaging::types::BrokerMessage;
+
+    use crate::handler_bindings::wharf::platform::message_context;
+    use crate::messaging::Message;
+
+    /// Wraps the host's message, with its metadata, for the user's handler.
+    pub fn message(msg: BrokerMessage) -> Message {
+        Message {
+            topic: msg.subject,
+            body: msg.body,
+            reply_to: msg.reply_to,
+            metadata: message_context::metadata(),
+        }
+    }
+
+    /// What a `#[message_handler]` may return.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[message_handler]` must return `Result<(), E>` where `E: Display`, or `()`",
+        label = "`{Self}` is not a valid message handler return type"
+    )]
+    pub trait HandlerReturn {
+        /// Converts the handler's return value into the interface's result.
+        fn into_result(self) -> Result<(), String>;
+    }
+
+    impl HandlerReturn for () {
+        fn into_result(self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    impl<E: fmt::Display> HandlerReturn for Result<(), E> {
+        fn into_result(self) -> Result<(), String> {
+            // `{:#}` shows an `anyhow::Error`'s whole chain. The host logs
+            // the error, retries, and puts it on a dead letter.
+            self.map_err(|e| format!("{e:#}"))
+        }
+    }
+
+    /// Converts a handler's result for the host.
+    pub fn finish(result: impl HandlerReturn) -> Result<(), String> {
+        result.into_result()
+    }
 }

@@ -147,6 +147,20 @@ mod tests {
     use super::bucket;
 
     #[test]
+    fn a_sticky_key_always_lands_in_the_same_bucket() {
+        // What a sticky header relies on: one value, one bucket, whatever
+        // the request ID.
+        let first = bucket(b"user-17");
+        for _ in 0..100 {
+            assert_eq!(bucket(b"user-17"), first);
+        }
+        let spread: std::collections::BTreeSet<u64> = (0..200)
+            .map(|n| bucket(format!("user-{n}").as_bytes()))
+            .collect();
+        assert!(spread.len() > 50, "{spread:?}");
+    }
+
+    #[test]
     fn buckets_spread_sequential_ids_evenly() {
         let mut counts = [0u32; 10];
         for n in 0..10_000u64 {

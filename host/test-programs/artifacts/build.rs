@@ -24,8 +24,24 @@ const TARGET: &str = "wasm32-wasip2";
 /// The package holding one test program per `src/bin/<name>.rs`.
 const TEST_PROGRAMS: &str = "wharf-test-programs";
 
-/// Example packages, each `examples/<name>`, each a `cdylib` component.
-const EXAMPLES: &[&str] = &["hello", "json-api", "hello-wasi"];
+/// Example packages, each a `cdylib` component: (package name, its folder
+/// under `examples/`). An example of several services has one package per
+/// service.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("hello", "hello"),
+    ("json-api", "json-api"),
+    ("hello-wasi", "hello-wasi"),
+    ("order-pipeline-gateway", "order-pipeline/services/gateway"),
+    ("order-pipeline-orders", "order-pipeline/services/orders"),
+    (
+        "order-pipeline-inventory",
+        "order-pipeline/services/inventory",
+    ),
+    (
+        "order-pipeline-notifications",
+        "order-pipeline/services/notifications",
+    ),
+];
 
 /// Allowed test-program name prefixes, one `foreach_<suite>!` macro each.
 const SUITES: &[&str] = &["http", "cli", "sdk", "hostile", "msg"];
@@ -88,9 +104,9 @@ fn rerun_if_changed(root: &Path) {
         "Cargo.toml".to_string(),
         "Cargo.lock".to_string(),
     ];
-    for example in EXAMPLES {
-        paths.push(format!("examples/{example}/src"));
-        paths.push(format!("examples/{example}/Cargo.toml"));
+    for (_, dir) in EXAMPLES {
+        paths.push(format!("examples/{dir}/src"));
+        paths.push(format!("examples/{dir}/Cargo.toml"));
     }
     for path in paths {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
@@ -147,7 +163,7 @@ fn build_guests(root: &Path) -> Built {
         .arg(&target_dir)
         .args(["--message-format", "json-render-diagnostics"])
         .args(["-p", TEST_PROGRAMS]);
-    for example in EXAMPLES {
+    for (example, _) in EXAMPLES {
         cmd.args(["-p", example]);
     }
     for var in LEAKY_ENV {
@@ -159,7 +175,7 @@ fn build_guests(root: &Path) -> Built {
         target_dir.display(),
         EXAMPLES
             .iter()
-            .map(|e| format!("-p {e}"))
+            .map(|(e, _)| format!("-p {e}"))
             .collect::<Vec<_>>()
             .join(" ")
     );
@@ -176,7 +192,7 @@ fn build_guests(root: &Path) -> Built {
     let programs_manifest = root.join("host/test-programs/Cargo.toml");
     let example_manifests: BTreeMap<PathBuf, &str> = EXAMPLES
         .iter()
-        .map(|e| (root.join("examples").join(e).join("Cargo.toml"), *e))
+        .map(|(e, dir)| (root.join("examples").join(dir).join("Cargo.toml"), *e))
         .collect();
 
     let mut built = Built {
@@ -250,7 +266,7 @@ fn build_guests(root: &Path) -> Built {
         );
     }
 
-    for example in EXAMPLES {
+    for (example, dir) in EXAMPLES {
         if !built.examples.contains_key(*example) {
             let kinds = example_kinds
                 .get(example)
@@ -258,7 +274,7 @@ fn build_guests(root: &Path) -> Built {
                 .unwrap_or_else(|| "nothing".to_string());
             problems.push(format!(
                 "example `{example}` built no .wasm component (it built: {kinds}); \
-                 examples/{example}/Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`"
+                 examples/{dir}/Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`"
             ));
         }
     }
@@ -322,7 +338,7 @@ fn generate(root: &Path, built: &Built) -> String {
     for (example, path) in &built.examples {
         writeln!(
             code,
-            "/// Component built from `examples/{example}`.\n\
+            "/// Component built from the example package `{example}`.\n\
              pub const EXAMPLE_{}_COMPONENT: &str = {:?};\n",
             example.replace('-', "_").to_uppercase(),
             path_str(path)

@@ -836,3 +836,42 @@ async fn up_watch_rebuilds_and_swaps_on_source_change() {
     }
     assert_eq!(body(&host, "/").await.1, "Hello again!\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_canary_keeps_each_client_on_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let host = start_host(dir.path(), &state, &[]);
+    assert_ok(&deploy(
+        &host,
+        art::EXAMPLE_HELLO_COMPONENT,
+        &[
+            "--version",
+            "v2",
+            "--canary",
+            "50",
+            "--sticky-header",
+            "x-user",
+        ],
+    ));
+    let c = client();
+    let mut versions_seen = std::collections::BTreeSet::new();
+    for user in 0..40 {
+        let mut bodies = std::collections::BTreeSet::new();
+        for _ in 0..5 {
+            let body = c
+                .get(host.url("/"))
+                .header("x-user", format!("user-{user}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            bodies.insert(body);
+        }
+        assert_eq!(bodies.len(), 1, "user-{user} saw both versions: {bodies:?}");
+        versions_seen.extend(bodies);
+    }
+    assert_eq!(versions_seen.len(), 2, "40 users all landed on one version");
+}

@@ -15,6 +15,7 @@ mod manifest_errors;
 mod messaging;
 mod observability;
 mod outbound;
+mod pipeline;
 mod refusals;
 mod routing;
 mod scaffold;

@@ -516,13 +516,27 @@ async fn json_logs_carry_one_access_event_per_request() {
 #[tokio::test]
 async fn readiness_flips_to_ready_only_after_every_service_is_loaded() {
     use std::io::{BufRead as _, BufReader};
-    // Enough services that compiling them takes a noticeable while.
-    let manifest: String = (0..12)
-        .map(|i| {
-            format!(
-                "[service.s{i}]\ncomponent = {:?}\nroutes = [\"/s{i}/...\"]\n\n",
-                art::EXAMPLE_JSON_API_COMPONENT
-            )
+    // Enough distinct components that compiling them takes a noticeable
+    // while (copies of one would compile once: the compiled-code cache).
+    let components = [
+        art::EXAMPLE_HELLO_COMPONENT,
+        art::EXAMPLE_JSON_API_COMPONENT,
+        art::EXAMPLE_HELLO_WASI_COMPONENT,
+        art::HTTP_HELLO_COMPONENT,
+        art::HTTP_CONFIG_COMPONENT,
+        art::HTTP_ENV_COMPONENT,
+        art::HTTP_SLEEP_COMPONENT,
+        art::HTTP_STREAM_COMPONENT,
+        art::HTTP_TRAP_COMPONENT,
+        art::HTTP_WSTD_COMPONENT,
+        art::SDK_FEATURES_COMPONENT,
+        art::HOSTILE_LOOP_COMPONENT,
+    ];
+    let manifest: String = components
+        .iter()
+        .enumerate()
+        .map(|(i, component)| {
+            format!("[service.s{i}]\ncomponent = {component:?}\nroutes = [\"/s{i}/...\"]\n\n")
         })
         .collect();
     let app = TestApp::new(&manifest);

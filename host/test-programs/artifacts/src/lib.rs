@@ -6,15 +6,17 @@
 //! `cargo build --release --target wasm32-wasip2 --target-dir <workspace>/target/guests`
 //! over the guest test programs (`host/test-programs`, package
 //! `wharf-test-programs`) and the examples (`examples/hello`,
-//! `examples/json-api`, `examples/hello-wasi`). The wasm32-wasip2 linker emits
+//! `examples/json-api`, `examples/hello-wasi`, and the four services of
+//! `examples/order-pipeline`). The wasm32-wasip2 linker emits
 //! components directly, so every `host/test-programs/src/bin/<name>.rs` and
 //! every example ends up as one component `.wasm`. The build script reads
 //! cargo's JSON messages to find each file and generates, into this crate:
 //!
 //! - one `pub const <NAME>_COMPONENT: &str` per test program, holding the
 //!   absolute path of its `.wasm` (e.g. [`HTTP_HELLO_COMPONENT`]);
-//! - one `pub const EXAMPLE_<NAME>_COMPONENT: &str` per example
-//!   (e.g. [`EXAMPLE_JSON_API_COMPONENT`]);
+//! - one `pub const EXAMPLE_<NAME>_COMPONENT: &str` per example package
+//!   (e.g. [`EXAMPLE_JSON_API_COMPONENT`],
+//!   [`EXAMPLE_ORDER_PIPELINE_ORDERS_COMPONENT`]);
 //! - a `foreach_<suite>!` macro per program name prefix (`http_`, `cli_`) that
 //!   calls a macro once with each program's name, so a test crate can make
 //!   a missing test a compile error (see below);
