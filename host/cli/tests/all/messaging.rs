@@ -284,3 +284,50 @@ async fn dead_letters_over_nats_carry_the_error_in_their_headers() {
     // Metadata travels end to end.
     assert_eq!(header("x-request-id").as_deref(), Some("req-77"));
 }
+
+/// Publish→handle throughput through a real host: one request publishes
+/// `N` messages; a subscriber service handles each in a fresh instance.
+/// Messages per second from the first publish until the last is handled,
+/// on the embedded broker and on NATS, in the same run. A measurement, not
+/// a check: `cargo test -p wharf --release --test all -- --ignored
+/// messaging::publish_to_handle_throughput --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark; run on demand"]
+async fn publish_to_handle_throughput() {
+    const N: u32 = 20_000;
+    let nats = nats_server::NatsServer::start();
+    let manifest = [
+        svc("front", "routes = [\"/...\"]\npublish = [\"load.>\"]", None),
+        svc(
+            "sink",
+            "subscriptions = [{ topic = \"load.*\", max_in_flight = 64 }]",
+            None,
+        ),
+    ]
+    .concat();
+    let mut results = Vec::new();
+    for (label, extra) in [
+        ("embedded", vec![]),
+        ("nats", vec!["--nats", nats.url.as_str()]),
+    ] {
+        let app = App::new(&manifest);
+        let host = ChildHost::start_with_env(app.dir.path(), &extra, &[("RUST_LOG", "warn")]);
+        let handled =
+            "wharf_messages_total{outcome=\"handled\",service=\"sink\",subscription=\"load.*\"}";
+        let started = Instant::now();
+        let (status, body) = get(&host, &format!("/burst?topic=load.x&n={N}")).await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while metric(&host, handled).await < f64::from(N) {
+            assert!(Instant::now() < deadline, "not all handled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        results.push((label, f64::from(N) / secs));
+    }
+    for (label, rate) in &results {
+        println!(
+            "publish→handle, {label}: {rate:.0} messages/s ({N} messages, fresh instance each)"
+        );
+    }
+}

@@ -14,6 +14,8 @@
 //!   or 502 `error: <e>\n`.
 //! - `GET /request?topic=T&body=B&timeout=MS` → `consumer.request`; 200
 //!   with the reply's body, or 502 `error: <e>\n`.
+//! - `GET /burst?topic=T&n=N` → publishes N messages (bodies `0`..`N-1`)
+//!   in one request, for throughput measurements; 200 `published N\n`.
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(unsafe_code, reason = "wit-bindgen generates the export glue")]
@@ -94,6 +96,21 @@ impl wasi::exports::http::incoming_handler::Guest for Component {
                     Ok(reply) => respond(out, 200, &String::from_utf8_lossy(&reply.body)),
                     Err(e) => respond(out, 502, &format!("error: {e}\n")),
                 }
+            }
+            "/burst" => {
+                let n: u32 = query_param(&request, "n")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                for i in 0..n {
+                    if let Err(e) = consumer::publish(&BrokerMessage {
+                        subject: topic.clone(),
+                        body: i.to_string().into_bytes(),
+                        reply_to: None,
+                    }) {
+                        return respond(out, 502, &format!("error after {i}: {e}\n"));
+                    }
+                }
+                respond(out, 200, &format!("published {n}\n"))
             }
             _ => respond(out, 404, "not found\n"),
         }
