@@ -52,6 +52,9 @@ pub struct HttpApp {
     internal: InternalDispatch,
     /// The message broker guests publish through.
     broker: Option<Arc<dyn wharf_messaging::Broker>>,
+    /// The (empty) message metadata of an HTTP request, shared so the
+    /// per-request path allocates nothing for it.
+    no_metadata: Arc<Vec<(String, String)>>,
     /// Source of host-generated request IDs; unique per process.
     next_request_id: AtomicU64,
     metrics: Arc<Metrics>,
@@ -81,6 +84,7 @@ impl HttpApp {
     ) -> Arc<Self> {
         Arc::new_cyclic(|app: &std::sync::Weak<HttpApp>| Self {
             broker,
+            no_metadata: Arc::default(),
             internal: {
                 let app = app.clone();
                 Arc::new(move |req| {
@@ -238,8 +242,11 @@ impl HttpApp {
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
             Some(serving) => {
-                let outbound =
-                    self.outbound_context(propagation(&trace, &request_id), None, Arc::default());
+                let outbound = self.outbound_context(
+                    propagation(&trace, &request_id),
+                    None,
+                    self.no_metadata.clone(),
+                );
                 self.run(
                     serving,
                     req,
