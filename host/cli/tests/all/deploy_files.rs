@@ -13,6 +13,17 @@
 //!   `wharf_metrics::Metrics` registers (a histogram family `x` also covers
 //!   `x_bucket`, `x_sum` and `x_count`), so renaming or dropping a metric
 //!   breaks this test instead of silently emptying a panel or an alert.
+//! - `deploy/kubernetes/` ([`kubernetes`]), `deploy/systemd/` ([`systemd`])
+//!   and `deploy/Dockerfile` ([`docker`]): schema, `systemd-analyze` and
+//!   linter checks, the wiring they promise, and the pods' and the unit's
+//!   command lines run on loopback ([`local`]) with the checkers of
+//!   [`tools`].
+
+mod docker;
+mod kubernetes;
+mod local;
+mod systemd;
+mod tools;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

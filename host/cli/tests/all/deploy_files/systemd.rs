@@ -1,0 +1,273 @@
+//! `deploy/systemd/wharf.service`: `systemd-analyze verify` accepts it
+//! (on a copy whose `ExecStart` runs the `wharf` built for these tests, since
+//! verify checks that the binary exists; no systemd needs to be running), it
+//! carries the hardening we promise and scores as `systemd-analyze security
+//! --offline` says, and its `ExecStart` line, run here with its directories
+//! moved into a temporary folder, serves an app.
+
+use std::path::Path;
+
+use super::local::{self, Process, Rewrite};
+use super::tools;
+
+const UNIT: &str = "systemd/wharf.service";
+
+/// Where the unit expects the binary (deploy/README.md installs it there).
+const INSTALLED_BINARY: &str = "/usr/local/bin/wharf";
+
+/// The unit's `(section, key, value)` settings in order, with `\`
+/// continuation lines joined and comments dropped.
+fn settings(text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if pending.is_empty() && (line.starts_with('#') || line.starts_with(';') || line.is_empty())
+        {
+            continue;
+        }
+        if let Some(joined) = line.strip_suffix('\\') {
+            pending.push_str(joined);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        if let Some(name) = entry.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, value)) = entry.split_once('=') {
+            out.push((
+                section.clone(),
+                key.trim().to_owned(),
+                value.trim().to_owned(),
+            ));
+        } else {
+            panic!("not a setting: {entry}");
+        }
+    }
+    out
+}
+
+fn unit_text() -> String {
+    let path = super::deploy_path(UNIT);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The last value of `[Service] key` (systemd's rule for single values).
+fn service_value(settings: &[(String, String, String)], key: &str) -> Option<String> {
+    settings
+        .iter()
+        .rev()
+        .find(|(s, k, _)| s == "Service" && k == key)
+        .map(|(_, _, v)| v.clone())
+}
+
+fn exec_start(settings: &[(String, String, String)]) -> Vec<String> {
+    service_value(settings, "ExecStart")
+        .expect("no ExecStart")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The unit, with `ExecStart` running this build's `wharf`, in a temporary
+/// folder under the unit's own name.
+fn unit_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let text = unit_text();
+    let command = exec_start(&settings(&text));
+    assert_eq!(
+        command[0], INSTALLED_BINARY,
+        "ExecStart runs {}",
+        command[0]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wharf.service");
+    let text = text.replace(
+        &format!("ExecStart={INSTALLED_BINARY} "),
+        &format!("ExecStart={} ", crate::common::wharf_bin()),
+    );
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    let (_dir, path) = unit_copy();
+    let analyze = tools::system_tool("systemd-analyze", "systemd");
+    let out = tools::run(
+        &analyze,
+        ["verify".as_ref(), "--man=no".as_ref(), path.as_os_str()],
+    );
+    tools::assert_success(&out, "systemd-analyze verify");
+    // verify exits 0 on an unknown key or a bad value, which it only warns
+    // about ("Unknown key …, ignoring"): any word from it is a failure.
+    let said = tools::output_text(&out);
+    assert!(
+        said.trim().is_empty(),
+        "systemd-analyze verify warned:\n{said}"
+    );
+}
+
+#[test]
+fn systemd_unit_is_hardened() {
+    let settings = settings(&unit_text());
+    let value = |key: &str| service_value(&settings, key);
+    for (key, expected) in [
+        ("DynamicUser", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("AmbientCapabilities", ""),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictNamespaces", "yes"),
+        ("RestrictSUIDSGID", "yes"),
+        ("LockPersonality", "yes"),
+        ("SystemCallArchitectures", "native"),
+        ("StateDirectory", "wharf"),
+        ("LimitAS", "infinity"),
+    ] {
+        assert_eq!(value(key).as_deref(), Some(expected), "[Service] {key}");
+    }
+    // Only IP and the journal's socket.
+    let families = value("RestrictAddressFamilies").expect("no RestrictAddressFamilies");
+    let mut families: Vec<&str> = families.split_whitespace().collect();
+    families.sort_unstable();
+    assert_eq!(families, ["AF_INET", "AF_INET6", "AF_UNIX"]);
+    // A system call allow list, minus the privileged group.
+    let filters: Vec<&str> = settings
+        .iter()
+        .filter(|(s, k, _)| s == "Service" && k == "SystemCallFilter")
+        .map(|(_, _, v)| v.as_str())
+        .collect();
+    assert!(
+        filters.contains(&"@system-service"),
+        "SystemCallFilter: {filters:?}"
+    );
+    assert!(
+        filters
+            .iter()
+            .any(|f| f.starts_with('~') && f.contains("@privileged"))
+    );
+    // wasmtime writes machine code and then makes it executable.
+    assert!(
+        value("MemoryDenyWriteExecute").is_none_or(|v| v == "no"),
+        "MemoryDenyWriteExecute breaks wasmtime's compiler"
+    );
+    // The state directory the host uses is the one systemd creates.
+    let command = exec_start(&settings);
+    let state = command
+        .iter()
+        .position(|w| w == "--state-dir")
+        .map(|i| command[i + 1].as_str());
+    assert_eq!(
+        state,
+        Some("%S/wharf"),
+        "--state-dir must be StateDirectory's"
+    );
+
+    // systemd's own score (0 = fully locked down, 10 = unprotected):
+    // at most 2.0, i.e. "OK". The threshold is in tenths.
+    let (_dir, path) = unit_copy();
+    let analyze = tools::system_tool("systemd-analyze", "systemd");
+    let out = tools::run(
+        &analyze,
+        [
+            "security".as_ref(),
+            "--offline=yes".as_ref(),
+            "--threshold=20".as_ref(),
+            "--no-pager".as_ref(),
+            path.as_os_str(),
+        ],
+    );
+    let text = tools::output_text(&out);
+    let score = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+    assert!(out.status.success(), "exposure above 2.0: {score}\n{text}");
+}
+
+/// `ExecStart`, run here: `%S` (`/var/lib` for a system unit), the state and
+/// configuration directories moved into a temporary folder, listen
+/// addresses onto loopback, and the environment as systemd would set it
+/// (no `wharf.env`). With the admin API on loopback the host needs no
+/// token and writes one into its state directory.
+#[test]
+fn systemd_exec_start_serves_the_app_from_its_configuration_directory() {
+    let settings = settings(&unit_text());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("etc");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let mut rewrite = Rewrite::default();
+    let config_dir =
+        service_value(&settings, "ConfigurationDirectory").expect("no ConfigurationDirectory");
+    let state_dir = service_value(&settings, "StateDirectory").unwrap();
+    rewrite.path(&format!("/etc/{config_dir}"), &config);
+    rewrite.path(&format!("/var/lib/{state_dir}"), &state);
+    std::fs::copy(
+        wharf_test_artifacts::EXAMPLE_HELLO_COMPONENT,
+        config.join("hello.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("wharf.toml"),
+        "[service.hello]\ncomponent = \"hello.wasm\"\nroutes = [\"/...\"]\n",
+    )
+    .unwrap();
+
+    let command = exec_start(&settings);
+    let admin: std::net::SocketAddr = command
+        .iter()
+        .position(|w| w == "--admin")
+        .map(|i| command[i + 1].parse().unwrap())
+        .expect("no --admin");
+    assert!(
+        admin.ip().is_loopback(),
+        "the admin API must stay on loopback: {admin}"
+    );
+    let listen: std::net::SocketAddr = command
+        .iter()
+        .position(|w| w == "--listen")
+        .map(|i| command[i + 1].parse().unwrap())
+        .expect("no --listen");
+    let args: Vec<String> = local::wharf_up_args(&command[1..])
+        .iter()
+        .map(|w| rewrite.arg(&w.replace("%S", "/var/lib")))
+        .collect();
+    let mut host = Process::spawn(
+        Path::new(crate::common::wharf_bin()),
+        &args,
+        &[],
+        dir.path().join("wharf.log"),
+    );
+    let admin_port = rewrite.port(admin.port());
+    let http_port = rewrite.port(listen.port());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            local::wait_for_status(
+                &mut host,
+                &format!("http://127.0.0.1:{admin_port}/readyz"),
+                200,
+            )
+            .await;
+            let (status, body) = local::get(&format!("http://127.0.0.1:{http_port}/"), None).await;
+            assert_eq!((status, body.as_str()), (200, "Hello from Wharf!\n"));
+        });
+    host.assert_running();
+    assert!(
+        state.join("admin-token").is_file(),
+        "no admin token in the state directory; log:\n{}",
+        host.log()
+    );
+}
