@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh machine that has only rustup.
 #
 # Installs what the tests need (the wasm32-wasip2 target for the guest
-# components; promtool, nats-server and systemd-analyze from Debian's
+# components; promtool, nats-server, systemd-analyze and strace from Debian's
 # packages; the deploy/ checkers from PyPI), then runs
 # every host test. The guest test programs and the
 # examples are compiled to components by host/test-programs/artifacts/build.rs
@@ -38,15 +38,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
 fi
 
-# systemd-analyze (package `systemd`) verifies deploy/systemd/wharf.service;
-# it works without systemd running as PID 1.
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-    echo "==> installing Debian package: systemd"
+# For deploy/systemd/wharf.service: systemd-analyze (package `systemd`)
+# verifies the unit (it works without systemd running as PID 1), and strace
+# (package `strace`) records the system calls the host makes, which the
+# unit's filter must allow.
+deploy_missing=()
+command -v systemd-analyze >/dev/null 2>&1 || deploy_missing+=(systemd)
+command -v strace >/dev/null 2>&1 || deploy_missing+=(strace)
+if [ ${#deploy_missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${deploy_missing[*]}"
     as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends systemd >/dev/null
-    command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze still missing" >&2; exit 1; }
+        apt-get install -y -qq --no-install-recommends "${deploy_missing[@]}" >/dev/null
+    for tool in systemd-analyze strace; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
+    done
 fi
 
 # kubernetes-validate, kubectl (kustomize), dockerfile-parse and hadolint from

@@ -115,6 +115,23 @@ impl Process {
             panic!("`{}` exited ({status}):\n{}", self.what, self.log());
         }
     }
+
+    /// Waits (at most `timeout`) for it to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for a child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` did not exit within {timeout:?}:\n{}",
+                self.what,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Process {

@@ -5,8 +5,6 @@
 //! --offline` says, and its `ExecStart` line, run here with its directories
 //! moved into a temporary folder, serves an app.
 
-use std::path::Path;
-
 use super::local::{self, Process, Rewrite};
 use super::tools;
 
@@ -193,13 +191,17 @@ fn systemd_unit_is_hardened() {
     assert!(out.status.success(), "exposure above 2.0: {score}\n{text}");
 }
 
-/// `ExecStart`, run here: `%S` (`/var/lib` for a system unit), the state and
-/// configuration directories moved into a temporary folder, listen
-/// addresses onto loopback, and the environment as systemd would set it
-/// (no `wharf.env`). With the admin API on loopback the host needs no
-/// token and writes one into its state directory.
+/// `ExecStart`, run here under `strace`: `%S` (`/var/lib` for a system
+/// unit), the state and configuration directories moved into a temporary
+/// folder, listen addresses onto loopback, and the environment as systemd
+/// would set it (no `wharf.env`). With the admin API on loopback the host
+/// needs no token and writes one into its state directory. It starts,
+/// compiles, serves, is scraped and stops on SIGTERM; every system call it
+/// made on the way must pass the unit's `SystemCallFilter`, so a dependency
+/// that starts using a filtered call (which would then fail with EPERM in
+/// production) fails here.
 #[test]
-fn systemd_exec_start_serves_the_app_from_its_configuration_directory() {
+fn systemd_exec_start_serves_within_the_units_system_call_filter() {
     let settings = settings(&unit_text());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("etc");
@@ -224,30 +226,41 @@ fn systemd_exec_start_serves_the_app_from_its_configuration_directory() {
     .unwrap();
 
     let command = exec_start(&settings);
-    let admin: std::net::SocketAddr = command
-        .iter()
-        .position(|w| w == "--admin")
-        .map(|i| command[i + 1].parse().unwrap())
-        .expect("no --admin");
+    let address = |flag: &str| -> std::net::SocketAddr {
+        command
+            .iter()
+            .position(|w| w == flag)
+            .map(|i| command[i + 1].parse().unwrap())
+            .unwrap_or_else(|| panic!("ExecStart has no {flag}"))
+    };
+    let admin = address("--admin");
     assert!(
         admin.ip().is_loopback(),
-        "the admin API must stay on loopback: {admin}"
+        "the admin API must stay on loopback without a token: {admin}"
     );
-    let listen: std::net::SocketAddr = command
-        .iter()
-        .position(|w| w == "--listen")
-        .map(|i| command[i + 1].parse().unwrap())
-        .expect("no --listen");
-    let args: Vec<String> = local::wharf_up_args(&command[1..])
-        .iter()
-        .map(|w| rewrite.arg(&w.replace("%S", "/var/lib")))
-        .collect();
+    let listen = address("--listen");
+    let trace = dir.path().join("strace.txt");
+    let mut args = vec![
+        "-f".to_owned(),
+        "-qq".to_owned(),
+        "-o".to_owned(),
+        trace.display().to_string(),
+        crate::common::wharf_bin().to_owned(),
+    ];
+    args.extend(
+        local::wharf_up_args(&command[1..])
+            .iter()
+            .map(|w| rewrite.arg(&w.replace("%S", "/var/lib"))),
+    );
     let mut host = Process::spawn(
-        Path::new(crate::common::wharf_bin()),
+        &tools::system_tool("strace", "strace"),
         &args,
         &[],
         dir.path().join("wharf.log"),
     );
+    // If the test fails before wharf exits, kill it too: killing strace
+    // alone would leave it running, detached.
+    let mut traced_guard = KillTraced(Some(trace.clone()));
     let admin_port = rewrite.port(admin.port());
     let http_port = rewrite.port(listen.port());
     tokio::runtime::Builder::new_current_thread()
@@ -255,19 +268,141 @@ fn systemd_exec_start_serves_the_app_from_its_configuration_directory() {
         .build()
         .unwrap()
         .block_on(async {
-            local::wait_for_status(
-                &mut host,
-                &format!("http://127.0.0.1:{admin_port}/readyz"),
-                200,
-            )
-            .await;
+            let admin = format!("http://127.0.0.1:{admin_port}");
+            local::wait_for_status(&mut host, &format!("{admin}/readyz"), 200).await;
             let (status, body) = local::get(&format!("http://127.0.0.1:{http_port}/"), None).await;
             assert_eq!((status, body.as_str()), (200, "Hello from Wharf!\n"));
+            assert_eq!(local::get(&format!("{admin}/metrics"), None).await.0, 200);
         });
-    host.assert_running();
     assert!(
         state.join("admin-token").is_file(),
         "no admin token in the state directory; log:\n{}",
         host.log()
     );
+
+    // SIGTERM to wharf itself (the first process in the trace), as systemd
+    // sends it; strace exits with its status.
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    let pid = traced
+        .split_whitespace()
+        .next()
+        .expect("empty trace")
+        .to_owned();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = host.wait_exit(std::time::Duration::from_secs(90));
+    // Exited: its PID may be reused now.
+    traced_guard.0 = None;
+    assert!(
+        status.success(),
+        "wharf did not exit 0 on SIGTERM ({status}):\n{}",
+        host.log()
+    );
+
+    let used = syscalls_in(&std::fs::read_to_string(&trace).unwrap());
+    // Not vacuous: the trace covers the host's real work.
+    for call in [
+        "execve",
+        "mmap",
+        "mprotect",
+        "accept4",
+        "epoll_wait",
+        "rename",
+    ] {
+        assert!(
+            used.contains(call),
+            "{call} missing from the trace: {used:?}"
+        );
+    }
+    let allowed = allowed_syscalls(&settings);
+    let refused: Vec<&String> = used.iter().filter(|c| !allowed.contains(*c)).collect();
+    assert!(
+        refused.is_empty(),
+        "wharf made system calls the unit's SystemCallFilter refuses: {refused:?}"
+    );
+}
+
+/// On drop, SIGKILLs the first process of an `strace -f` log, if still set.
+struct KillTraced(Option<std::path::PathBuf>);
+
+impl Drop for KillTraced {
+    fn drop(&mut self) {
+        let Some(trace) = self.0.take() else { return };
+        let text = std::fs::read_to_string(trace).unwrap_or_default();
+        if let Some(pid) = text.split_whitespace().next() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", pid])
+                .status();
+        }
+    }
+}
+
+/// Names of the system calls in an `strace -f` log (`PID name(args…`).
+fn syscalls_in(trace: &str) -> std::collections::BTreeSet<String> {
+    trace
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split_once(' ')?.1.trim_start();
+            let name = &rest[..rest.find('(')?];
+            (!name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+            .then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// What the unit's `SystemCallFilter=` lines let through: the union of the
+/// allow lists minus every `~` deny list, with `@groups` expanded by
+/// `systemd-analyze syscall-filter` (so by this systemd's definitions).
+fn allowed_syscalls(settings: &[(String, String, String)]) -> std::collections::BTreeSet<String> {
+    let analyze = tools::system_tool("systemd-analyze", "systemd");
+    let expand = |entry: &str| -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut todo = vec![entry.to_owned()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(item) = todo.pop() {
+            if !item.starts_with('@') {
+                out.insert(item);
+                continue;
+            }
+            if !seen.insert(item.clone()) {
+                continue;
+            }
+            let listing = tools::run(&analyze, ["syscall-filter", item.as_str()]);
+            tools::assert_success(&listing, "systemd-analyze syscall-filter");
+            for line in String::from_utf8_lossy(&listing.stdout).lines() {
+                let word = line.trim();
+                if !word.is_empty() && !word.starts_with('#') && word != item {
+                    todo.push(word.to_owned());
+                }
+            }
+        }
+        out
+    };
+    let mut allowed = std::collections::BTreeSet::new();
+    let mut denied = std::collections::BTreeSet::new();
+    for (_, _, value) in settings
+        .iter()
+        .filter(|(s, k, _)| s == "Service" && k == "SystemCallFilter")
+    {
+        match value.strip_prefix('~') {
+            Some(deny) => deny
+                .split_whitespace()
+                .for_each(|e| denied.extend(expand(e))),
+            None => value
+                .split_whitespace()
+                .for_each(|e| allowed.extend(expand(e))),
+        }
+    }
+    assert!(
+        allowed.len() > 100,
+        "the allow list looks wrong: {allowed:?}"
+    );
+    allowed.retain(|call| !denied.contains(call));
+    allowed
 }
