@@ -302,7 +302,7 @@ fn systemd_exec_start_serves_within_the_units_system_call_filter() {
         host.log()
     );
 
-    let used = syscalls_in(&std::fs::read_to_string(&trace).unwrap());
+    let used = syscalls_in(&read_trace(&trace));
     // Not vacuous: the trace covers the host's real work.
     for call in [
         "execve",
@@ -317,6 +317,24 @@ fn systemd_exec_start_serves_within_the_units_system_call_filter() {
             "{call} missing from the trace: {used:?}"
         );
     }
+    // ProtectSystem=strict: the file system is read-only but for the
+    // StateDirectory (and PrivateTmp's /tmp, which the host does not use).
+    let state_prefix = format!("{}/", state.display());
+    let writes = writes_in(&read_trace(&trace));
+    assert!(
+        writes.iter().any(|p| p.ends_with("/admin-token")),
+        "the trace shows no write of the admin token: {writes:?}"
+    );
+    let outside: Vec<String> = writes
+        .into_iter()
+        .filter(|path| *path != state.display().to_string() && !path.starts_with(&state_prefix))
+        .filter(|path| path != "/dev/null")
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "wharf wrote outside its StateDirectory, which ProtectSystem=strict makes read-only: {outside:?}"
+    );
+
     let allowed = allowed_syscalls(&settings);
     let refused: Vec<&String> = used.iter().filter(|c| !allowed.contains(*c)).collect();
     assert!(
@@ -354,6 +372,59 @@ fn syscalls_in(trace: &str) -> std::collections::BTreeSet<String> {
             .then(|| name.to_owned())
         })
         .collect()
+}
+
+fn read_trace(trace: &std::path::Path) -> String {
+    std::fs::read_to_string(trace).unwrap()
+}
+
+/// Paths an `strace -f` log shows being created, written, renamed or
+/// removed (every quoted argument of such a call).
+fn writes_in(trace: &str) -> Vec<String> {
+    const MODIFYING: &[&str] = &[
+        "creat",
+        "mkdir",
+        "mkdirat",
+        "rename",
+        "renameat",
+        "renameat2",
+        "unlink",
+        "unlinkat",
+        "rmdir",
+        "link",
+        "linkat",
+        "symlink",
+        "symlinkat",
+        "truncate",
+        "chmod",
+        "fchmodat",
+        "mknod",
+        "mknodat",
+    ];
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        let Some((_, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(open) = rest.find('(') else { continue };
+        let (name, args) = (&rest[..open], &rest[open..]);
+        let writes = MODIFYING.contains(&name)
+            || (matches!(name, "open" | "openat" | "openat2")
+                && ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                    .iter()
+                    .any(|flag| args.contains(flag)));
+        if !writes {
+            continue;
+        }
+        // The quoted arguments: `"path"`.
+        let mut parts = args.split('"');
+        parts.next();
+        while let (Some(path), _) = (parts.next(), parts.next()) {
+            out.push(path.to_owned());
+        }
+    }
+    out
 }
 
 /// What the unit's `SystemCallFilter=` lines let through: the union of the
