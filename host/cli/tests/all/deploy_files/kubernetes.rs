@@ -33,7 +33,11 @@ impl Rendered {
         let source = tools::repo_root().join("deploy/kubernetes");
         let copy = dir.path().join("kubernetes");
         copy_tree(&source, &copy);
-        std::fs::copy(art::EXAMPLE_HELLO_COMPONENT, copy.join("app/hello.wasm")).unwrap();
+        // Without debug info, as deploy/README.md builds it: a ConfigMap
+        // holds at most 1 MiB, and this workspace's release profile keeps
+        // line tables (about 3 MB for hello).
+        let component = std::fs::read(art::EXAMPLE_HELLO_COMPONENT).unwrap();
+        std::fs::write(copy.join("app/hello.wasm"), strip_debug_info(&component)).unwrap();
 
         let out = tools::run(
             &tools::venv_tool("kubectl"),
@@ -68,6 +72,63 @@ impl Rendered {
         );
         found[0]
     }
+}
+
+/// `wasm` (a component or a core module) without its DWARF custom
+/// sections (`.debug_*`), in nested core modules and components too: what
+/// building with `CARGO_PROFILE_RELEASE_DEBUG=false` would have produced.
+/// The e2e test below serves the result, so a broken strip fails there.
+fn strip_debug_info(wasm: &[u8]) -> Vec<u8> {
+    fn leb(bytes: &[u8]) -> (usize, usize) {
+        let (mut value, mut shift) = (0usize, 0);
+        for (i, byte) in bytes.iter().enumerate() {
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return (value, i + 1);
+            }
+            shift += 7;
+        }
+        panic!("truncated LEB128");
+    }
+    fn push_leb(out: &mut Vec<u8>, mut value: usize) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    assert_eq!(&wasm[..4], b"\0asm", "not WebAssembly");
+    // Layer 1 (version bytes 0x0d 0x00 0x01 0x00) is a component; there,
+    // sections 1 and 4 hold whole core modules and components.
+    let component = wasm[4..8] == [0x0d, 0x00, 0x01, 0x00];
+    let mut out = wasm[..8].to_vec();
+    let mut pos = 8;
+    while pos < wasm.len() {
+        let id = wasm[pos];
+        let (size, n) = leb(&wasm[pos + 1..]);
+        let body = &wasm[pos + 1 + n..pos + 1 + n + size];
+        let whole = &wasm[pos..pos + 1 + n + size];
+        pos += 1 + n + size;
+        if id == 0 {
+            let (name_len, m) = leb(body);
+            if body[m..m + name_len].starts_with(b".debug_") {
+                continue;
+            }
+            out.extend_from_slice(whole);
+        } else if component && (id == 1 || id == 4) {
+            let nested = strip_debug_info(body);
+            out.push(id);
+            push_leb(&mut out, nested.len());
+            out.extend_from_slice(&nested);
+        } else {
+            out.extend_from_slice(whole);
+        }
+    }
+    out
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -214,6 +275,34 @@ fn kubernetes_manifests_render_and_pass_the_schema() {
     assert!(
         kinds.iter().any(|k| k.starts_with("ConfigMap/wharf-app-")),
         "no generated ConfigMap wharf-app-<hash> in {kinds:?}"
+    );
+
+    // The API server refuses a ConfigMap over 1 MiB (data and binaryData).
+    let app = rendered
+        .docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("wharf-app-"))
+        })
+        .unwrap();
+    let mut size = 0;
+    for (key, value) in app["data"].as_object().into_iter().flatten() {
+        size += key.len() + value.as_str().unwrap().len();
+    }
+    for (key, value) in app["binaryData"].as_object().into_iter().flatten() {
+        let b64: String = value.as_str().unwrap().split_whitespace().collect();
+        size += key.len()
+            + base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
+                .len();
+    }
+    assert!(
+        size < 1 << 20,
+        "the app ConfigMap holds {size} bytes, over 1 MiB"
     );
 
     let path = rendered.path();
