@@ -499,6 +499,16 @@ fn nats_statefulset_keeps_jetstream_on_its_volume() {
         Some(true),
         "/jsz = {jsz}"
     );
+    // The other probes answer 200 on the port they name.
+    let c = container(nats);
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let get = &c[probe]["httpGet"];
+        assert_eq!(
+            resolve_port(c, &get["port"]),
+            resolve_port(c, &Value::from("monitor"))
+        );
+        run.get_blocking(get["path"].as_str().unwrap());
+    }
 }
 
 /// The NATS container run here: its command and arguments, its config from
