@@ -33,4 +33,5 @@ pub use record::{
 };
 pub use store::{
     ComponentStore, DeploymentStore, FileComponentStore, FileDeploymentStore, PutError,
+    RecordConflict,
 };
