@@ -649,69 +649,129 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// `component` with a custom section naming `tag` appended: the same
+/// behaviour under a new digest, so every host fetches and compiles it
+/// afresh (the compiled-code cache is keyed by digest).
+fn variant(dir: &Path, component: &str, tag: &str) -> std::path::PathBuf {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut bytes = std::fs::read(component).unwrap();
+    let name = b"wharf-measurement";
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    bytes.push(0);
+    leb(body.len(), &mut bytes);
+    bytes.extend_from_slice(&body);
+    let path = dir.join(format!("{tag}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Runs `wharf deploy web COMPONENT --version LABEL` through `through` and
+/// returns, per host, the time from starting the command until the host
+/// answers `/` with `expected`.
+async fn time_deploy(
+    hosts: &[&ChildHost],
+    through: usize,
+    component: &Path,
+    label: &str,
+    expected: &str,
+) -> Vec<Duration> {
+    let started = Instant::now();
+    let admin = format!("http://{}", hosts[through].admin);
+    let mut deploy = std::process::Command::new(crate::common::wharf_bin())
+        .arg("deploy")
+        .arg("web")
+        .arg(component)
+        .args(["--version", label, "--admin", &admin])
+        .env("WHARF_ADMIN_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serving = vec![None; hosts.len()];
+    let deadline = Instant::now() + Duration::from_secs(CONVERGE_SECS);
+    while serving.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "{label} did not converge");
+        for (i, host) in hosts.iter().enumerate() {
+            if serving[i].is_none()
+                && matches!(body(host, "/").await, Ok((200, ref b)) if b == expected)
+            {
+                serving[i] = Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(deploy.wait().unwrap().success());
+    serving.into_iter().flatten().collect()
+}
+
 /// Prints the time from starting `wharf deploy` to all three hosts
-/// answering with the new version, for five deploys (alternating two
-/// components, fresh labels, so each is a real swap). Run with
+/// answering with the new version: five deploys of components no host has
+/// seen (each fetched from the object store and compiled on every host),
+/// then five of a component every host has compiled, under a new label.
+/// Run with
 /// `cargo test -p wharf --test all cluster::time_from_deploy -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a measurement; prints the time from `wharf deploy` to three hosts serving"]
 async fn time_from_deploy_to_all_three_hosts_serving() {
     let cluster = Cluster::start(3);
     let hosts = hosts_of(&cluster);
-    let mut times = Vec::new();
-    for round in 0..5 {
-        let (component, expected) = if round % 2 == 0 {
-            (art::EXAMPLE_HELLO_COMPONENT, V2_BODY)
-        } else {
-            (art::HTTP_HELLO_COMPONENT, V1_BODY)
-        };
-        let label = format!("m{round}");
-        let started = Instant::now();
-        let admin = format!("http://{}", hosts[round % 3].admin);
-        let mut deploy = std::process::Command::new(crate::common::wharf_bin())
-            .args([
-                "deploy",
-                "web",
-                component,
-                "--version",
-                &label,
-                "--admin",
-                &admin,
-            ])
-            .env("WHARF_ADMIN_TOKEN", TOKEN)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // Poll each host until it answers with the new body.
-        let mut serving = [None; 3];
-        let deadline = Instant::now() + Duration::from_secs(CONVERGE_SECS);
-        while serving.iter().any(Option::is_none) {
-            assert!(Instant::now() < deadline, "round {round} did not converge");
-            for (i, host) in hosts.iter().enumerate() {
-                if serving[i].is_none()
-                    && matches!(body(host, "/").await, Ok((200, ref b)) if b == expected)
-                {
-                    serving[i] = Some(started.elapsed());
-                }
+    let work = tempfile::tempdir().unwrap();
+    for (kind, fresh) in [("new component", true), ("compiled before", false)] {
+        if !fresh {
+            // Every host compiles both components once (untimed).
+            for (i, (component, expected)) in [
+                (art::HTTP_HELLO_COMPONENT, V1_BODY),
+                (art::EXAMPLE_HELLO_COMPONENT, V2_BODY),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let label = format!("warm{i}");
+                time_deploy(&hosts, 0, Path::new(component), &label, expected).await;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        assert!(deploy.wait().unwrap().success());
-        let all = serving.iter().flatten().max().copied().unwrap();
+        let mut times = Vec::new();
+        // Each deploy changes the body every host answers with.
+        for round in 0..5 {
+            let (component, expected) = if round % 2 == usize::from(!fresh) {
+                (art::EXAMPLE_HELLO_COMPONENT, V2_BODY)
+            } else {
+                (art::HTTP_HELLO_COMPONENT, V1_BODY)
+            };
+            let label = format!("{}{round}", if fresh { "new" } else { "again" });
+            let path = if fresh {
+                variant(work.path(), component, &label)
+            } else {
+                Path::new(component).to_path_buf()
+            };
+            let serving = time_deploy(&hosts, round % 3, &path, &label, expected).await;
+            let all = serving.iter().max().copied().unwrap();
+            println!(
+                "{kind}: deploy {label} through host {}: hosts serving after {serving:?}; all three after {all:?}",
+                round % 3
+            );
+            times.push(all);
+        }
+        times.sort();
         println!(
-            "deploy {label} through host {}: hosts serving after {:?}; all three after {all:?}",
-            round % 3,
-            serving.map(|t| t.unwrap())
+            "{kind}: time from `wharf deploy` to all three hosts serving: median {:?} (min {:?}, max {:?}) over {} deploys",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            times.len()
         );
-        times.push(all);
     }
-    times.sort();
-    println!(
-        "time from `wharf deploy` to all three hosts serving: median {:?} (min {:?}, max {:?}) over {} deploys",
-        times[times.len() / 2],
-        times[0],
-        times[times.len() - 1],
-        times.len()
-    );
 }
