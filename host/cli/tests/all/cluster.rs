@@ -90,8 +90,27 @@ impl Cluster {
         self.states.path().join(format!("host{i}"))
     }
 
+    /// Host 1 takes the NATS URL and the cluster's name from the
+    /// environment (`WHARF_NATS_URL`, `WHARF_CLUSTER`), the others from
+    /// flags.
     fn start_host(&self, i: usize) -> ChildHost {
-        start_host(self.app.path(), &self.nats.url, &self.state(i))
+        if i != 1 {
+            return start_host(self.app.path(), &self.nats.url, &self.state(i));
+        }
+        let state = self.state(i);
+        ChildHost::start_with_env(
+            self.app.path(),
+            &[
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--drain-timeout",
+                "5",
+            ],
+            &[
+                ("WHARF_NATS_URL", &self.nats.url),
+                ("WHARF_CLUSTER", CLUSTER),
+            ],
+        )
     }
 }
 
@@ -647,6 +666,61 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_refuses_bad_setups_with_clear_errors() {
+    let app = app();
+    let dir = app.path().to_str().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+
+    // Without NATS there is nowhere to keep the cluster's state.
+    let out = std::process::Command::new(crate::common::wharf_bin())
+        .args(["up", dir, "--cluster", "x", "--state-dir", state])
+        .env_remove("WHARF_NATS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--nats"), "{err}");
+
+    // A name that cannot be part of a bucket name.
+    let core = nats_server::NatsServer::start();
+    let up = |name: &str, url: &str| {
+        run_wharf_env(
+            &[
+                "up",
+                dir,
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--nats",
+                url,
+                "--cluster",
+                name,
+                "--state-dir",
+                state,
+            ],
+            &[("WHARF_ADMIN_TOKEN", TOKEN)],
+        )
+    };
+    let (code, _, err) = tokio::task::block_in_place(|| up("no.dots", &core.url));
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid cluster name `no.dots`"), "{err}");
+
+    // A NATS server without JetStream.
+    let (code, _, err) = tokio::task::block_in_place(|| up("ok", &core.url));
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot join the cluster `ok`"), "{err}");
+    assert!(err.contains("is JetStream enabled"), "{err}");
+
+    // A host that is not in a cluster says so.
+    let single = ChildHost::start(app.path(), &[]);
+    let (code, _, err) = tokio::task::block_in_place(|| wharf(&single, &["ps", "--cluster"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("not part of a cluster"), "{err}");
 }
 
 /// `component` with a custom section naming `tag` appended: the same
