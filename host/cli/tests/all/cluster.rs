@@ -668,6 +668,50 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_keep_converging_after_the_nats_server_restarts() {
+    let mut cluster = Cluster::start(2);
+    cluster.nats.restart();
+    let hosts = hosts_of(&cluster);
+    // Serving never depended on NATS.
+    assert!(all_serve(&hosts, "/", V1_BODY).await);
+    // The client reconnects by itself; until it has, a deploy fails and
+    // changes nothing.
+    let deadline = Instant::now() + Duration::from_secs(CONVERGE_SECS);
+    loop {
+        let out = tokio::task::block_in_place(|| {
+            wharf(
+                hosts[0],
+                &[
+                    "deploy",
+                    "web",
+                    art::EXAMPLE_HELLO_COMPONENT,
+                    "--version",
+                    "v2",
+                ],
+            )
+        });
+        if out.0 == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "deploys kept failing: {out:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The other host's watch was re-established (or its poll read the key).
+    eventually(
+        CONVERGE_SECS,
+        "both hosts serve v2 after the restart",
+        || all_serve(&hosts, "/", V2_BODY),
+    )
+    .await;
+    eventually(30, "both heartbeats come back", || {
+        let status = tokio::task::block_in_place(|| ps_cluster(hosts[1]));
+        let versions = web_versions(&status);
+        async move { versions.len() == 2 && versions.iter().all(|(_, v)| v == "v2") }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_mode_refuses_bad_setups_with_clear_errors() {
     let app = app();
