@@ -3,7 +3,8 @@
 //! Two small object-safe traits (`Arc<dyn DeploymentStore>`,
 //! `Arc<dyn ComponentStore>`) so a backend other than the local state
 //! directory can be plugged in; the local one is [`FileDeploymentStore`] and
-//! [`FileComponentStore`].
+//! [`FileComponentStore`], the cluster's (NATS JetStream key-value and
+//! object store) is in `wharf-cluster`.
 
 use std::collections::BTreeSet;
 
