@@ -20,8 +20,9 @@ fi
 # Debian packages the tests run:
 # - promtool (package `prometheus`) checks deploy/prometheus/ and the Grafana
 #   dashboard's queries (host/cli/tests/all/deploy_files.rs);
-# - nats-server (package `nats-server`), which the messaging tests start on
-#   loopback ports of their own.
+# - nats-server (package `nats-server`), which the messaging and cluster
+#   tests start on loopback ports of their own (the cluster tests with
+#   JetStream, `-js`, and a store directory of their own).
 # nats-server installs into /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin"
 missing=()

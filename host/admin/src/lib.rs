@@ -27,7 +27,7 @@ use hyper_util::server::conn::auto;
 use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
-use wharf_deploy::api::{ActivateRequest, DeployRequest, ErrorBody, TrafficRequest};
+use wharf_deploy::api::{ActivateRequest, ClusterStatus, DeployRequest, ErrorBody, TrafficRequest};
 use wharf_deploy::digest::Digest;
 use wharf_deploy::store::PutError;
 use wharf_deploy::{DeployError, Deployer};
@@ -49,6 +49,11 @@ pub const MAX_COMPONENT_BYTES: u64 = 512 * 1024 * 1024;
 /// pooling allocator, the wait queues).
 pub type ScrapeHook = Box<dyn Fn() + Send + Sync>;
 
+/// Answers `GET /v1/cluster` (set when the host is part of a cluster).
+pub type ClusterStatusFn = Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<ClusterStatus>> + Send + Sync,
+>;
+
 /// Shared state of the admin listener(s).
 pub struct AdminState {
     metrics: Arc<Metrics>,
@@ -56,6 +61,7 @@ pub struct AdminState {
     ready: AtomicBool,
     deployer: std::sync::RwLock<Option<Arc<Deployer>>>,
     before_scrape: std::sync::RwLock<Option<ScrapeHook>>,
+    cluster: std::sync::RwLock<Option<ClusterStatusFn>>,
 }
 
 impl AdminState {
@@ -67,6 +73,14 @@ impl AdminState {
             ready: AtomicBool::new(false),
             deployer: std::sync::RwLock::new(None),
             before_scrape: std::sync::RwLock::new(None),
+            cluster: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// Serves `GET /v1/cluster` with `status` (a host in a cluster).
+    pub fn set_cluster(&self, status: ClusterStatusFn) {
+        if let Ok(mut slot) = self.cluster.write() {
+            *slot = Some(status);
         }
     }
 
@@ -188,6 +202,28 @@ impl AdminState {
                     Err(e) => deploy_error(&e),
                 }
             }
+            "cluster-status" => {
+                let status = self.cluster.read().ok().and_then(|c| c.clone());
+                match status {
+                    None => error(
+                        StatusCode::NOT_FOUND,
+                        "not-clustered",
+                        "this host is not part of a cluster (start it with --nats and --cluster)"
+                            .into(),
+                    ),
+                    Some(status) => match status().await {
+                        Ok(status) => json(StatusCode::OK, &status),
+                        Err(e) => {
+                            tracing::error!(error = %format!("{e:#}"), "cannot read the cluster's state");
+                            error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "cluster-unavailable",
+                                format!("cannot read the cluster's state: {e:#}"),
+                            )
+                        }
+                    },
+                }
+            }
             "rollback" => respond(deployer.rollback(param(0)).await),
             "promote" => respond(deployer.promote(param(0)).await),
             "activate" => {
@@ -272,7 +308,8 @@ pub fn status_of(error: &DeployError) -> StatusCode {
         DeployError::Trust(_) => StatusCode::FORBIDDEN,
         DeployError::NewGrants { .. }
         | DeployError::RouteConflict { .. }
-        | DeployError::Conflict(_) => StatusCode::CONFLICT,
+        | DeployError::Conflict(_)
+        | DeployError::Concurrent(_) => StatusCode::CONFLICT,
         DeployError::BadRequest(_) => StatusCode::BAD_REQUEST,
         DeployError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

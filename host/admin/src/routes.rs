@@ -51,6 +51,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     auth("PUT", "/v1/services/{name}/traffic", "set-traffic"),
     auth("HEAD", "/v1/components/{digest}", "head-component"),
     auth("PUT", "/v1/components/{digest}", "put-component"),
+    auth("GET", "/v1/cluster", "cluster-status"),
 ];
 
 /// Why no route matched.

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use wharf_deploy::api::{
-    ActivateRequest, DeployRequest, DeployResponse, ErrorBody, ServiceStatus, TrafficRequest,
+    ActivateRequest, ClusterStatus, DeployRequest, DeployResponse, ErrorBody, ServiceStatus,
+    TrafficRequest,
 };
 use wharf_deploy::digest::Digest;
 
@@ -85,6 +86,11 @@ impl AdminClient {
     /// Every service of the host.
     pub async fn services(&self) -> anyhow::Result<Vec<ServiceStatus>> {
         self.call(Method::GET, "/v1/services", None).await
+    }
+
+    /// The host's cluster: desired state and every live host.
+    pub async fn cluster(&self) -> anyhow::Result<ClusterStatus> {
+        self.call(Method::GET, "/v1/cluster", None).await
     }
 
     /// Uploads `bytes` unless the host already has them; shows progress.

@@ -235,6 +235,12 @@ pub struct UpArgs {
     /// other. Default: the embedded in-process broker.
     #[arg(long, env = "WHARF_NATS_URL")]
     pub nats: Option<String>,
+
+    /// Join the cluster NAME: keep the deployment record and components in
+    /// NATS JetStream (needs `--nats` with JetStream on) and converge to
+    /// what any host of the cluster deployed. Default: this host alone.
+    #[arg(long, env = "WHARF_CLUSTER", requires = "nats", value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 /// Arguments of `wharf ps`.
@@ -247,6 +253,11 @@ pub struct PsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Show the host's whole cluster: every live host and, per service,
+    /// the desired version and each host's.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// Arguments of `wharf build`.

@@ -159,6 +159,106 @@ pub struct ServiceStatus {
     /// why), for operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<String>,
+    /// In a cluster: the desired version this host could not load (it
+    /// keeps serving what it had, shown above; `state` is `failed` when it
+    /// had nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LoadFailure>,
+}
+
+/// A desired version a host could not load.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadFailure {
+    /// The version label it should serve.
+    pub version: String,
+    /// Its component.
+    pub digest: Digest,
+    /// Why it could not.
+    pub error: String,
+}
+
+/// `GET /v1/cluster`: the cluster as one host sees it — the desired state
+/// from the shared deployment record and every live host's heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    /// The cluster's name (`wharf up --cluster`).
+    pub cluster: String,
+    /// The host that answered.
+    pub host_id: String,
+    /// Revision of the shared deployment record (0: none yet).
+    pub revision: u64,
+    /// Per service, the desired (stable) version and any canary.
+    pub services: Vec<DesiredService>,
+    /// Every host whose last heartbeat is younger than the time-to-live,
+    /// by host ID.
+    pub hosts: Vec<HostHeartbeat>,
+}
+
+/// One service's desired state, from the shared record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DesiredService {
+    /// Service name.
+    pub name: String,
+    /// Desired stable version label.
+    pub version: String,
+    /// Its component.
+    pub digest: Digest,
+    /// The canary every host should split traffic to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+}
+
+/// What one host publishes every heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostHeartbeat {
+    /// Stable ID of the host (kept in its state directory).
+    pub host_id: String,
+    /// Its admin API address.
+    pub admin: String,
+    /// Its public HTTP address.
+    pub http: String,
+    /// When the heartbeat was sent, Unix milliseconds (the host's clock).
+    pub heartbeat_unix_ms: u64,
+    /// Milliseconds since the heartbeat was stored, as the answering host
+    /// measured it (by the NATS server's timestamp).
+    #[serde(default)]
+    pub age_ms: u64,
+    /// The record revision the host has applied.
+    pub revision: u64,
+    /// What the host serves.
+    pub services: Vec<HostService>,
+}
+
+/// One service on one host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostService {
+    /// Service name.
+    pub name: String,
+    /// The stable version the host serves.
+    pub version: String,
+    /// Its component.
+    pub digest: Digest,
+    /// The canary the host serves, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    /// `ready`, `canary` or `failed`.
+    pub state: String,
+    /// The desired version the host could not load, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LoadFailure>,
+}
+
+impl From<&ServiceStatus> for HostService {
+    fn from(s: &ServiceStatus) -> Self {
+        Self {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            digest: s.digest,
+            canary: s.canary.clone(),
+            state: s.state.clone(),
+            error: s.error.clone(),
+        }
+    }
 }
 
 /// The body of every error answer.

@@ -59,6 +59,10 @@ pub enum DeployError {
     /// to promote, nothing to roll back to, …).
     #[error("{0}")]
     Conflict(String),
+    /// Other hosts of the cluster kept changing the deployment record while
+    /// this operation was retried; nothing changed.
+    #[error("{0}")]
+    Concurrent(String),
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -79,6 +83,7 @@ impl DeployError {
             DeployError::NewGrants { .. } => "new-grants",
             DeployError::RouteConflict { .. } => "route-conflict",
             DeployError::Conflict(_) => "conflict",
+            DeployError::Concurrent(_) => "concurrent-change",
             DeployError::BadRequest(_) => "bad-request",
             DeployError::Internal(_) => "internal",
         }

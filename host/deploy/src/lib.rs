@@ -8,7 +8,8 @@
 //!   service), saved as one value so a crash never leaves half a deploy.
 //! - [`store`]: where records and component bytes live, behind small async
 //!   traits; the local backends write crash-safely into the state
-//!   directory, and a cluster backend can slot in beside them.
+//!   directory. The cluster backends (NATS JetStream) are in the
+//!   `wharf-cluster` crate; they share the record's format.
 //! - [`compiled_cache`]: wasmtime's compiled code keyed by digest and
 //!   engine, so a restart or a rollback does not recompile.
 //! - [`manager`]: the [`Deployer`] — load, check, commit, swap.
@@ -33,4 +34,5 @@ pub use record::{
 };
 pub use store::{
     ComponentStore, DeploymentStore, FileComponentStore, FileDeploymentStore, PutError,
+    RecordConflict,
 };

@@ -16,9 +16,24 @@
 //!
 //! The last version before the active one stays loaded, so `rollback` is a
 //! table swap, not a compile.
+//!
+//! ## In a cluster
+//!
+//! With a shared [`DeploymentStore`] (JetStream, `wharf up --cluster`), the
+//! record is the cluster's desired state. Step 3 is a compare-and-swap: when
+//! another host saved first, the operation catches up with the latest
+//! record and is redone (a few times, then it fails with
+//! [`DeployError::Concurrent`]). Records written by other hosts arrive
+//! through [`Deployer::converge`], which applies the newest one and never an
+//! older one: per service, every version it puts in service is loaded first
+//! (reusing whatever is already loaded), and only then is the new route
+//! table installed. A service whose desired version cannot be loaded on
+//! this host keeps serving what it had and reports the failure in its
+//! status: never half-activated.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,12 +45,13 @@ use wharf_metrics::{HealthSnapshot, Metrics};
 use wharf_trust::TrustPolicy;
 
 use crate::api::{
-    CanaryStatus, DeployRequest, DeployResponse, ServiceStatus, TrafficRequest, VersionBrief,
+    CanaryStatus, DeployRequest, DeployResponse, LoadFailure, ServiceStatus, TrafficRequest,
+    VersionBrief,
 };
 use crate::compiled_cache::{CacheOutcome, CompiledCache};
 use crate::error::DeployError;
 use crate::record::{AutoRollback, CanaryRecord, DeploymentRecord, ServiceRecord, VersionRecord};
-use crate::store::{ComponentStore, DeploymentStore};
+use crate::store::{ComponentStore, DeploymentStore, RecordConflict};
 
 /// The manifest's default version label; a deploy without a label of its
 /// own is named after its digest instead.
@@ -44,6 +60,30 @@ const DEFAULT_VERSION: &str = "dev";
 /// How often the deployer samples request counters (for requests/s and
 /// the canary watch).
 const TICK: Duration = Duration::from_secs(1);
+
+/// How often an operation whose save lost a race with another host is
+/// redone on the newer record before it gives up.
+const CONFLICT_RETRIES: usize = 5;
+
+/// Runs `$op` (an `.await`ed operation on `$inner`) again after catching up
+/// with the shared record whenever another host saved first.
+macro_rules! retry_on_conflict {
+    ($self:ident, $inner:ident, $op:expr) => {{
+        let mut attempt = 0;
+        loop {
+            match $op {
+                Err(DeployError::Concurrent(why)) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::info!(%why, attempt, "deployment record changed elsewhere; catching up and retrying");
+                    if let Err(error) = $self.catch_up(&mut $inner).await {
+                        break Err(error);
+                    }
+                }
+                other => break other,
+            }
+        }
+    }};
+}
 
 /// Settings of a [`Deployer`].
 pub struct DeployerConfig {
@@ -55,6 +95,10 @@ pub struct DeployerConfig {
     /// Called after every change of what is served (the message trigger
     /// re-syncs its subscriptions).
     pub after_install: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The record is shared by a cluster: a service of the record that
+    /// cannot be loaded on this host is reported in its status instead of
+    /// stopping the start, and the host keeps converging.
+    pub cluster: bool,
 }
 
 /// A service as `wharf up` found it in `wharf.toml`: the deployer puts it
@@ -87,18 +131,26 @@ pub struct Deployer {
     /// Status is read without the deploy lock: a slow compile must not
     /// stall `wharf ps`.
     status: std::sync::RwLock<Vec<ServiceStatus>>,
+    /// Revision of the record in force, for heartbeats.
+    revision: AtomicU64,
 }
 
 #[derive(Default)]
 struct Inner {
     record: DeploymentRecord,
     live: BTreeMap<String, Live>,
+    /// Services whose version in `record` could not be loaded here (only
+    /// ever from [`Deployer::converge`]: a local operation that fails
+    /// changes nothing). What runs, if anything, is older.
+    failed: BTreeMap<String, LoadFailure>,
 }
 
 /// The loaded side of one service.
 struct Live {
     spec: ServiceSpec,
     stable: Serving,
+    /// The version `stable` runs.
+    stable_version: VersionRecord,
     canary: Option<LiveCanary>,
     /// The version `rollback` returns to, kept compiled.
     previous: Option<(VersionRecord, Arc<ServiceTemplate>)>,
@@ -109,7 +161,37 @@ struct Live {
 
 struct LiveCanary {
     serving: Serving,
+    /// The version `serving` runs.
+    version: VersionRecord,
     watch: Option<Watch>,
+}
+
+impl Live {
+    /// Whether this runs exactly the versions `wanted` puts in service.
+    fn matches(&self, wanted: &ServiceRecord) -> bool {
+        same_version(&self.stable_version, &wanted.active)
+            && match (&self.canary, &wanted.canary) {
+                (None, None) => true,
+                (Some(live), Some(want)) => same_version(&live.version, &want.version),
+                _ => false,
+            }
+    }
+
+    /// An already loaded copy of `version`, if this service has one.
+    fn serving_for(&self, version: &VersionRecord) -> Option<Serving> {
+        if same_version(&self.stable_version, version) {
+            return Some(self.stable.clone());
+        }
+        if let Some(canary) = &self.canary
+            && same_version(&canary.version, version)
+        {
+            return Some(canary.serving.clone());
+        }
+        self.previous
+            .as_ref()
+            .filter(|(v, _)| same_version(v, version))
+            .map(|(_, template)| Serving::new(template.clone()))
+    }
 }
 
 /// An automatic-rollback watch over one canary.
@@ -146,6 +228,7 @@ impl Deployer {
             config,
             inner: tokio::sync::Mutex::new(Inner::default()),
             status: std::sync::RwLock::new(Vec::new()),
+            revision: AtomicU64::new(0),
         });
         tokio::spawn(ticker(Arc::downgrade(&deployer)));
         deployer
@@ -164,14 +247,21 @@ impl Deployer {
     pub async fn start(&self, manifest: Vec<ManifestService>) -> anyhow::Result<()> {
         let mut inner = self.inner.lock().await;
         let record = self.records.load().await?.unwrap_or_default();
-        for (name, service) in &record.services {
-            let live = self
-                .restore(name, service)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot restore service `{name}`: {e}"))?;
-            inner.live.insert(name.clone(), live);
+        if self.config.cluster {
+            // The cluster's record: what cannot be loaded here is reported,
+            // not fatal (another host may be the one that is right).
+            inner.record = record;
+            self.reconcile(&mut inner).await;
+        } else {
+            for (name, service) in &record.services {
+                let live = self
+                    .restore(name, service)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot restore service `{name}`: {e}"))?;
+                inner.live.insert(name.clone(), live);
+            }
+            inner.record = record;
         }
-        inner.record = record;
         for service in manifest {
             let digest = self
                 .components
@@ -182,27 +272,17 @@ impl Deployer {
                 digest,
                 section: service.section.clone(),
             };
-            let known = inner.record.services.get(&service.name);
-            let replaces = known.is_some();
-            if known.and_then(|s| s.from_manifest.as_ref()) == Some(&origin) {
-                continue;
-            }
-            let request = DeployRequest {
-                digest,
-                version: Some(service.version),
-                section: Some(service.section),
-                base_dir: Some(service.base_dir),
-                signature: service.signature,
-                // The operator edited the manifest: their file, their grants.
-                allow_new_grants: true,
-                ..DeployRequest::new(digest)
-            };
             let name = service.name.clone();
-            let outcome = self
-                .apply_deploy(&mut inner, &name, request, Some(origin))
-                .await
-                .map_err(|e| anyhow::anyhow!("service `{name}` was refused: {e}"))?;
-            if replaces && !outcome.diff.is_empty() {
+            let outcome = retry_on_conflict!(
+                self,
+                inner,
+                self.apply_manifest_service(&mut inner, &service, digest, origin.clone())
+                    .await
+            )
+            .map_err(|e| anyhow::anyhow!("service `{name}` was refused: {e}"))?;
+            if let Some((true, outcome)) = outcome
+                && !outcome.diff.is_empty()
+            {
                 tracing::info!(service = %name, diff = %outcome.diff, "wharf.toml changed the service's capabilities");
             }
         }
@@ -236,11 +316,43 @@ impl Deployer {
         Ok(())
     }
 
+    /// Deploys a service of `wharf.toml` unless the record already has what
+    /// the manifest supplied last time. Returns whether it replaced a
+    /// service, and the outcome, when it deployed.
+    async fn apply_manifest_service(
+        &self,
+        inner: &mut Inner,
+        service: &ManifestService,
+        digest: crate::digest::Digest,
+        origin: crate::record::ManifestOrigin,
+    ) -> Result<Option<(bool, DeployResponse)>, DeployError> {
+        let known = inner.record.services.get(&service.name);
+        let replaces = known.is_some();
+        if known.and_then(|s| s.from_manifest.as_ref()) == Some(&origin) {
+            return Ok(None);
+        }
+        let request = DeployRequest {
+            digest,
+            version: Some(service.version.clone()),
+            section: Some(service.section.clone()),
+            base_dir: Some(service.base_dir.clone()),
+            signature: service.signature.clone(),
+            // The operator edited the manifest: their file, their grants.
+            allow_new_grants: true,
+            ..DeployRequest::new(digest)
+        };
+        let outcome = self
+            .apply_deploy(inner, &service.name, request, Some(origin))
+            .await?;
+        Ok(Some((replaces, outcome)))
+    }
+
     async fn restore(&self, name: &str, service: &ServiceRecord) -> Result<Live, DeployError> {
         let stable = self.load(name, &service.active).await?;
         let canary = match &service.canary {
             Some(canary) => Some(LiveCanary {
                 serving: Serving::new(self.load(name, &canary.version).await?.template),
+                version: canary.version.clone(),
                 // A restart starts a fresh window.
                 watch: canary.auto_rollback.clone().map(Watch::new),
             }),
@@ -249,6 +361,7 @@ impl Deployer {
         let mut live = Live {
             spec: stable.spec,
             stable: Serving::new(stable.template),
+            stable_version: service.active.clone(),
             canary,
             previous: None,
             samples: VecDeque::new(),
@@ -270,7 +383,13 @@ impl Deployer {
         request: DeployRequest,
     ) -> Result<DeployResponse, DeployError> {
         let mut inner = self.inner.lock().await;
-        let result = self.apply_deploy(&mut inner, service, request, None).await;
+        let result = retry_on_conflict!(
+            self,
+            inner,
+            self.apply_deploy(&mut inner, service, request.clone(), None)
+                .await
+        );
+        self.settle(&mut inner).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(_) => "refused",
@@ -387,7 +506,11 @@ impl Deployer {
                     .get_mut(service)
                     .ok_or_else(|| DeployError::Internal(anyhow::anyhow!("no live `{service}`")))?;
                 let serving = Serving::new(loaded.template);
-                let mut canary = LiveCanary { serving, watch };
+                let mut canary = LiveCanary {
+                    serving,
+                    version: version.clone(),
+                    watch,
+                };
                 if let Some(watch) = &mut canary.watch {
                     watch.reset(&live.stable, &canary.serving);
                 }
@@ -420,7 +543,12 @@ impl Deployer {
                 let previous = inner.record.services.get(service).map(|s| s.active.clone());
                 let live = inner.live.remove(service);
                 let previous = match (previous, live) {
-                    (Some(v), Some(live)) => Some((v, live.stable.template)),
+                    // (In a cluster, a host that had failed to load the
+                    // active version runs an older one: not a rollback
+                    // target.)
+                    (Some(v), Some(live)) if same_version(&v, &live.stable_version) => {
+                        Some((v, live.stable.template))
+                    }
                     _ => None,
                 };
                 inner.live.insert(
@@ -428,6 +556,7 @@ impl Deployer {
                     Live {
                         spec: loaded.spec,
                         stable: Serving::new(loaded.template),
+                        stable_version: version.clone(),
                         canary: None,
                         previous,
                         samples: VecDeque::new(),
@@ -465,8 +594,13 @@ impl Deployer {
     /// version becomes active again.
     pub async fn rollback(&self, service: &str) -> Result<ServiceStatus, DeployError> {
         let mut inner = self.inner.lock().await;
-        self.apply_rollback(&mut inner, service, "rollback requested")
-            .await?;
+        retry_on_conflict!(
+            self,
+            inner,
+            self.apply_rollback(&mut inner, service, "rollback requested")
+                .await
+        )?;
+        self.settle(&mut inner).await;
         self.runtime
             .metrics()
             .rollbacks
@@ -532,6 +666,7 @@ impl Deployer {
             .ok_or_else(|| DeployError::Internal(anyhow::anyhow!("no live `{service}`")))?;
         live.spec = spec;
         live.stable = Serving::new(template);
+        live.stable_version = target.clone();
         live.previous = None;
         live.last_event = Some(format!(
             "rolled back from {} to {}: {why}",
@@ -546,9 +681,38 @@ impl Deployer {
         Ok(())
     }
 
+    /// Withdraws the canary of `service` if it is still `judged` (another
+    /// host of the cluster may have rolled it back, or replaced it, first).
+    async fn rollback_canary(
+        &self,
+        inner: &mut Inner,
+        service: &str,
+        judged: Option<&VersionRecord>,
+        why: &str,
+    ) -> Result<(), DeployError> {
+        let current = inner
+            .record
+            .services
+            .get(service)
+            .and_then(|s| s.canary.as_ref());
+        match (current, judged) {
+            (Some(current), Some(judged)) if same_version(&current.version, judged) => {
+                self.apply_rollback(inner, service, why).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Makes the canary of `service` its stable version.
     pub async fn promote(&self, service: &str) -> Result<ServiceStatus, DeployError> {
         let mut inner = self.inner.lock().await;
+        retry_on_conflict!(self, inner, self.apply_promote(&mut inner, service).await)?;
+        self.settle(&mut inner).await;
+        self.refresh_status(&inner);
+        self.status_of(service)
+    }
+
+    async fn apply_promote(&self, inner: &mut Inner, service: &str) -> Result<(), DeployError> {
         let mut record = inner.record.clone();
         record.revision += 1;
         let entry = record
@@ -571,19 +735,35 @@ impl Deployer {
             .ok_or_else(|| DeployError::Internal(anyhow::anyhow!("no live `{service}`")))?;
         if let Some(canary_live) = live.canary.take() {
             let old_stable = std::mem::replace(&mut live.stable, canary_live.serving);
+            live.stable_version = canary_live.version;
             live.previous = Some((old, old_stable.template));
         }
         live.spec = spec;
         live.last_event = Some(format!("canary {} promoted", canary.version.version));
-        self.install(&inner);
-        self.refresh_status(&inner);
-        self.status_of(service)
+        self.install(inner);
+        Ok(())
     }
 
     /// Puts a version from the history of `service` (by label or digest)
     /// back in service.
     pub async fn activate(&self, service: &str, which: &str) -> Result<ServiceStatus, DeployError> {
         let mut inner = self.inner.lock().await;
+        retry_on_conflict!(
+            self,
+            inner,
+            self.apply_activate(&mut inner, service, which).await
+        )?;
+        self.settle(&mut inner).await;
+        self.refresh_status(&inner);
+        self.status_of(service)
+    }
+
+    async fn apply_activate(
+        &self,
+        inner: &mut Inner,
+        service: &str,
+        which: &str,
+    ) -> Result<(), DeployError> {
         let entry = inner
             .record
             .services
@@ -616,13 +796,13 @@ impl Deployer {
             .get_mut(service)
             .ok_or_else(|| DeployError::Internal(anyhow::anyhow!("no live `{service}`")))?;
         let old_stable = std::mem::replace(&mut live.stable, Serving::new(loaded.template));
+        live.stable_version = target.clone();
         live.previous = Some((old, old_stable.template));
         live.canary = None;
         live.spec = loaded.spec;
         live.last_event = Some(format!("{} activated", target.version));
-        self.install(&inner);
-        self.refresh_status(&inner);
-        self.status_of(service)
+        self.install(inner);
+        Ok(())
     }
 
     /// Changes the canary's share of `service`'s traffic.
@@ -634,6 +814,24 @@ impl Deployer {
         check_weight(traffic.canary_weight)?;
         let sticky = check_header(traffic.sticky_header)?;
         let mut inner = self.inner.lock().await;
+        retry_on_conflict!(
+            self,
+            inner,
+            self.apply_traffic(&mut inner, service, traffic.canary_weight, sticky.clone())
+                .await
+        )?;
+        self.settle(&mut inner).await;
+        self.refresh_status(&inner);
+        self.status_of(service)
+    }
+
+    async fn apply_traffic(
+        &self,
+        inner: &mut Inner,
+        service: &str,
+        weight: u8,
+        sticky: Option<String>,
+    ) -> Result<(), DeployError> {
         let mut record = inner.record.clone();
         record.revision += 1;
         let entry = record
@@ -645,21 +843,28 @@ impl Deployer {
                 "`{service}` has no canary; deploy one with --canary"
             )));
         };
-        canary.weight = traffic.canary_weight;
+        canary.weight = weight;
         canary.sticky_header = sticky;
         self.commit(&record).await?;
         inner.record = record;
         if let Some(live) = inner.live.get_mut(service) {
-            live.last_event = Some(format!("canary weight set to {}%", traffic.canary_weight));
+            live.last_event = Some(format!("canary weight set to {weight}%"));
         }
-        self.install(&inner);
-        self.refresh_status(&inner);
-        self.status_of(service)
+        self.install(inner);
+        Ok(())
     }
 
     /// Takes `service` out of service and forgets it.
     pub async fn remove(&self, service: &str) -> Result<(), DeployError> {
         let mut inner = self.inner.lock().await;
+        retry_on_conflict!(self, inner, self.apply_remove(&mut inner, service).await)?;
+        self.settle(&mut inner).await;
+        self.refresh_status(&inner);
+        tracing::info!(service, "service removed");
+        Ok(())
+    }
+
+    async fn apply_remove(&self, inner: &mut Inner, service: &str) -> Result<(), DeployError> {
         let mut record = inner.record.clone();
         record.revision += 1;
         if record.services.remove(service).is_none() {
@@ -668,9 +873,246 @@ impl Deployer {
         self.commit(&record).await?;
         inner.record = record;
         inner.live.remove(service);
-        self.install(&inner);
+        inner.failed.remove(service);
+        self.install(inner);
+        Ok(())
+    }
+
+    /// Applies a deployment record another host of the cluster saved: the
+    /// newest one wins, an older one (or the same) changes nothing. Every
+    /// version it puts in service is loaded before the switch; a service
+    /// whose version cannot be loaded keeps what it had and reports why.
+    pub async fn converge(&self, record: DeploymentRecord) {
+        let mut inner = self.inner.lock().await;
+        self.converge_locked(&mut inner, record).await;
         self.refresh_status(&inner);
-        tracing::info!(service, "service removed");
+    }
+
+    /// Whether some service's desired version could not be loaded here.
+    pub fn has_failures(&self) -> bool {
+        self.status().iter().any(|s| s.error.is_some())
+    }
+
+    /// Revision of the deployment record this host has applied.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Relaxed)
+    }
+
+    async fn converge_locked(&self, inner: &mut Inner, record: DeploymentRecord) {
+        if record.revision < inner.record.revision {
+            tracing::debug!(
+                have = inner.record.revision,
+                got = record.revision,
+                "ignoring an older deployment record"
+            );
+            return;
+        }
+        let same = record == inner.record;
+        if same && inner.failed.is_empty() {
+            return;
+        }
+        let from = inner.record.revision;
+        inner.record = record;
+        let changed = self.reconcile(inner).await;
+        if changed || !same {
+            self.install(inner);
+            tracing::info!(
+                from,
+                to = inner.record.revision,
+                failed = inner.failed.len(),
+                "converged to the cluster's deployment record"
+            );
+        }
+        // Off the switch's critical path: keep rollback targets loaded.
+        let names: Vec<String> = inner.live.keys().cloned().collect();
+        for name in names {
+            if let (Some(entry), Some(mut live)) = (
+                inner.record.services.get(&name).cloned(),
+                inner.live.remove(&name),
+            ) {
+                self.preload_previous(&name, &entry, &mut live).await;
+                inner.live.insert(name, live);
+            }
+        }
+    }
+
+    /// Loads the latest saved record and converges to it (after a save
+    /// lost a race with another host).
+    async fn catch_up(&self, inner: &mut Inner) -> Result<(), DeployError> {
+        let latest =
+            self.records.load().await.map_err(|e| {
+                DeployError::Internal(e.context("cannot reload the deployment record"))
+            })?;
+        if let Some(latest) = latest {
+            self.converge_locked(inner, latest).await;
+        }
+        Ok(())
+    }
+
+    /// After an operation: a service this host had failed to load may now
+    /// differ from the record in other ways too, so bring it in line.
+    async fn settle(&self, inner: &mut Inner) {
+        if !inner.failed.is_empty() && self.reconcile(inner).await {
+            self.install(inner);
+        }
+    }
+
+    /// Makes what runs match `inner.record`, service by service, loading
+    /// what is missing. Returns whether anything changed; the caller
+    /// installs the route table.
+    async fn reconcile(&self, inner: &mut Inner) -> bool {
+        let record = inner.record.clone();
+        let before = inner.live.len();
+        inner
+            .live
+            .retain(|name, _| record.services.contains_key(name));
+        inner
+            .failed
+            .retain(|name, _| record.services.contains_key(name));
+        let mut changed = inner.live.len() != before;
+        for (name, wanted) in &record.services {
+            if inner
+                .live
+                .get(name)
+                .is_some_and(|live| live.matches(wanted))
+            {
+                inner.failed.remove(name);
+                continue;
+            }
+            match self
+                .converge_service(inner, name, wanted, record.revision)
+                .await
+            {
+                Ok(()) => {
+                    inner.failed.remove(name);
+                    changed = true;
+                }
+                Err(error) => {
+                    // Name the version that failed: the canary when the
+                    // stable version is already running here.
+                    let stable_runs = inner
+                        .live
+                        .get(name)
+                        .is_some_and(|l| same_version(&l.stable_version, &wanted.active));
+                    let failing = match &wanted.canary {
+                        Some(canary) if stable_runs => &canary.version,
+                        _ => &wanted.active,
+                    };
+                    tracing::error!(
+                        service = %name,
+                        version = %failing.version,
+                        digest = %failing.digest,
+                        %error,
+                        "cannot load the cluster's desired version; keeping what runs"
+                    );
+                    inner.failed.insert(
+                        name.clone(),
+                        LoadFailure {
+                            version: failing.version.clone(),
+                            digest: failing.digest,
+                            error: error.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        changed
+    }
+
+    /// Loads what `wanted` puts in service (reusing loaded versions) and
+    /// replaces the service's live side in one step; on any failure the
+    /// live side is untouched.
+    async fn converge_service(
+        &self,
+        inner: &mut Inner,
+        name: &str,
+        wanted: &ServiceRecord,
+        revision: u64,
+    ) -> Result<(), DeployError> {
+        let old = inner.live.get(name);
+        let (stable, spec) = match old.and_then(|l| l.serving_for(&wanted.active)) {
+            Some(serving) => (serving, parse_section(name, &wanted.active)?),
+            None => {
+                let loaded = self.load(name, &wanted.active).await?;
+                (Serving::new(loaded.template), loaded.spec)
+            }
+        };
+        let canary = match &wanted.canary {
+            None => None,
+            Some(canary) => Some(
+                match inner
+                    .live
+                    .get(name)
+                    .and_then(|l| l.serving_for(&canary.version))
+                {
+                    Some(serving) => serving,
+                    None => Serving::new(self.load(name, &canary.version).await?.template),
+                },
+            ),
+        };
+        // Everything is loaded: from here on nothing can fail.
+        let old = inner.live.remove(name);
+        let mut previous = None;
+        let mut samples = VecDeque::new();
+        let mut old_watch = None;
+        if let Some(old) = old {
+            samples = old.samples;
+            if let Some(last) = wanted.history.last() {
+                if same_version(&old.stable_version, last) {
+                    previous = Some((last.clone(), old.stable.template.clone()));
+                } else if let Some((v, t)) = old.previous
+                    && same_version(&v, last)
+                {
+                    previous = Some((v, t));
+                }
+            }
+            if let (Some(live), Some(want)) = (old.canary, &wanted.canary)
+                && same_version(&live.version, &want.version)
+            {
+                old_watch = live.watch;
+            }
+        }
+        let canary = match (canary, &wanted.canary) {
+            (Some(serving), Some(record)) => {
+                let watch = match old_watch {
+                    Some(watch) => Some(watch),
+                    None => record.auto_rollback.clone().map(|config| {
+                        let mut watch = Watch::new(config);
+                        watch.reset(&stable, &serving);
+                        watch
+                    }),
+                };
+                Some(LiveCanary {
+                    serving,
+                    version: record.version.clone(),
+                    watch,
+                })
+            }
+            _ => None,
+        };
+        let event = match &wanted.canary {
+            Some(c) => format!(
+                "converged to {} with canary {} at {}% (record revision {revision})",
+                wanted.active.version, c.version.version, c.weight
+            ),
+            None => format!(
+                "converged to {} (record revision {revision})",
+                wanted.active.version
+            ),
+        };
+        tracing::info!(service = name, version = %wanted.active.version, digest = %wanted.active.digest, revision, "version in service (converged)");
+        inner.live.insert(
+            name.to_string(),
+            Live {
+                spec,
+                stable,
+                stable_version: wanted.active.clone(),
+                canary,
+                previous,
+                samples,
+                last_event: Some(event),
+            },
+        );
         Ok(())
     }
 
@@ -712,6 +1154,26 @@ impl Deployer {
         metrics
             .components_loaded
             .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+        self.revision
+            .store(inner.record.revision, Ordering::Relaxed);
+        let failed_only = inner
+            .failed
+            .iter()
+            .filter(|(name, _)| !inner.live.contains_key(*name))
+            .map(|(name, failure)| ServiceStatus {
+                name: name.clone(),
+                version: failure.version.clone(),
+                digest: failure.digest,
+                routes: Vec::new(),
+                state: "failed".into(),
+                canary: None,
+                history: Vec::new(),
+                live_instances: 0,
+                requests_total: 0,
+                requests_per_second: 0.0,
+                last_event: None,
+                error: Some(failure.clone()),
+            });
         let status = inner
             .record
             .services
@@ -724,22 +1186,31 @@ impl Deployer {
                     }
                     _ => 0.0,
                 };
+                // What runs here: the record's versions, unless this host
+                // could not load them (then `error` says so).
+                let canary = live.canary.as_ref().map(|c| {
+                    let config = record
+                        .canary
+                        .as_ref()
+                        .filter(|r| same_version(&r.version, &c.version));
+                    CanaryStatus {
+                        version: c.version.version.clone(),
+                        digest: c.version.digest,
+                        weight: config.map_or(0, |r| r.weight),
+                        auto_rollback: c.watch.is_some(),
+                    }
+                });
                 Some(ServiceStatus {
                     name: name.clone(),
-                    version: record.active.version.clone(),
-                    digest: record.active.digest,
+                    version: live.stable_version.version.clone(),
+                    digest: live.stable_version.digest,
                     routes: live.spec.routes.iter().map(ToString::to_string).collect(),
-                    state: if record.canary.is_some() {
+                    state: if canary.is_some() {
                         "canary".into()
                     } else {
                         "ready".into()
                     },
-                    canary: record.canary.as_ref().map(|c| CanaryStatus {
-                        version: c.version.version.clone(),
-                        digest: c.version.digest,
-                        weight: c.weight,
-                        auto_rollback: c.auto_rollback.is_some(),
-                    }),
+                    canary,
                     history: record
                         .history
                         .iter()
@@ -753,8 +1224,10 @@ impl Deployer {
                     requests_total: live.samples.back().map_or(0, |(_, n)| *n),
                     requests_per_second: rate,
                     last_event: live.last_event.clone(),
+                    error: inner.failed.get(name).cloned(),
                 })
             })
+            .chain(failed_only)
             .collect();
         if let Ok(mut slot) = self.status.write() {
             *slot = status;
@@ -763,10 +1236,13 @@ impl Deployer {
 
     /// Saves `record`; on failure nothing changes.
     async fn commit(&self, record: &DeploymentRecord) -> Result<(), DeployError> {
-        self.records
-            .save(record)
-            .await
-            .map_err(|e| DeployError::Internal(e.context("cannot save the deployment record")))
+        self.records.save(record).await.map_err(|e| {
+            if let Some(conflict) = e.downcast_ref::<RecordConflict>() {
+                DeployError::Concurrent(conflict.to_string())
+            } else {
+                DeployError::Internal(e.context("cannot save the deployment record"))
+            }
+        })
     }
 
     /// Builds the route table from the live services and puts it in
@@ -783,6 +1259,7 @@ impl Deployer {
                 .get(name)
                 .and_then(|r| r.canary.as_ref())
                 .zip(live.canary.as_ref())
+                .filter(|(record, live)| same_version(&record.version, &live.version))
                 .map(|(record, live)| Canary {
                     serving: live.serving.clone(),
                     weight: record.weight,
@@ -962,9 +1439,21 @@ impl Deployer {
                 .rollbacks
                 .with_label_values(&[&service, "automatic"])
                 .inc();
-            if let Err(error) = self.apply_rollback(&mut inner, &service, &why).await {
+            let judged = inner
+                .live
+                .get(&service)
+                .and_then(|l| l.canary.as_ref())
+                .map(|c| c.version.clone());
+            let result = retry_on_conflict!(
+                self,
+                inner,
+                self.rollback_canary(&mut inner, &service, judged.as_ref(), &why)
+                    .await
+            );
+            if let Err(error) = result {
                 tracing::error!(service = %service, %error, "automatic rollback failed");
             }
+            self.settle(&mut inner).await;
         }
         self.refresh_status(&inner);
     }

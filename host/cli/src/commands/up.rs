@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use wharf_admin::{AdminState, ServiceStatus, serve_admin};
+use wharf_cluster::{Cluster, HostAddresses};
 use wharf_core::{Runtime, RuntimeConfig};
 use wharf_deploy::compiled_cache::CompiledCache;
-use wharf_deploy::store::{FileComponentStore, FileDeploymentStore};
+use wharf_deploy::store::{
+    ComponentStore, DeploymentStore, FileComponentStore, FileDeploymentStore,
+};
 use wharf_deploy::{Deployer, DeployerConfig};
 use wharf_http::{HttpApp, RouteTable, ServeOptions, serve};
 use wharf_manifest::Manifest;
@@ -71,7 +74,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let admin_listener = tokio::net::TcpListener::bind(args.admin)
             .await
             .with_context(|| format!("cannot listen on the admin address {}", args.admin))?;
-        println!("Admin API on http://{}/", admin_listener.local_addr()?);
+        let admin_addr = admin_listener.local_addr()?;
+        println!("Admin API on http://{admin_addr}/");
         if let Some(path) = created {
             println!(
                 "Admin token (shown once; kept in {}, mode 0600): {token}",
@@ -98,14 +102,38 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting the runtime failed")??;
         let runtime = Arc::new(runtime);
+        let mut nats_client = None;
         let broker: Arc<dyn Broker> = match &args.nats {
             Some(url) => {
                 let broker = NatsBroker::connect(url).await?;
                 println!("Messaging through NATS at {url}");
+                nats_client = Some(broker.client().clone());
                 Arc::new(broker)
             }
             None => Arc::new(EmbeddedBroker::new()),
         };
+        let cluster = match (&args.cluster, nats_client) {
+            (Some(name), Some(client)) => {
+                let cluster = Cluster::join(client, name, &state_dir)
+                    .await
+                    .with_context(|| format!("cannot join the cluster `{name}`"))?;
+                println!(
+                    "Cluster {name}: this is host {}; deployments are kept in NATS JetStream",
+                    cluster.host_id()
+                );
+                Some(Arc::new(cluster))
+            }
+            (Some(_), None) => bail!("--cluster needs --nats: the cluster's state is kept in NATS JetStream"),
+            (None, _) => None,
+        };
+        let (records, components): (Arc<dyn DeploymentStore>, Arc<dyn ComponentStore>) =
+            match &cluster {
+                Some(cluster) => (cluster.records(), cluster.components()),
+                None => (
+                    Arc::new(FileDeploymentStore::open(&state_dir)?),
+                    Arc::new(FileComponentStore::open(&state_dir)?),
+                ),
+            };
         let http = HttpApp::new(
             RouteTable::default(),
             metrics.clone(),
@@ -127,13 +155,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let deployer = Deployer::new(
             runtime.clone(),
             http.clone(),
-            Arc::new(FileDeploymentStore::open(&state_dir)?),
-            Arc::new(FileComponentStore::open(&state_dir)?),
+            records,
+            components,
             CompiledCache::open(&state_dir)?,
             DeployerConfig {
                 drain_timeout: Duration::from_secs(args.drain_timeout),
                 trust,
                 after_install: Some(resync),
+                cluster: cluster.is_some(),
             },
         );
         let services = app::manifest_services(&manifest)?;
@@ -164,6 +193,20 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     .set(i64::try_from(broker.dropped()).unwrap_or(i64::MAX));
             })
         });
+        if let Some(cluster) = &cluster {
+            cluster.run(
+                deployer.clone(),
+                HostAddresses {
+                    admin: admin_addr.to_string(),
+                    http: addr.to_string(),
+                },
+            );
+            let status = cluster.clone();
+            admin.set_cluster(Arc::new(move || {
+                let status = status.clone();
+                Box::pin(async move { status.status().await })
+            }));
+        }
         print_routes(&manifest.app_name, &deployer.status(), addr);
         if args.watch {
             tokio::spawn(crate::watch::run(manifest.clone(), deployer.clone()));
@@ -173,6 +216,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             ..ServeOptions::default()
         };
         let served = serve(listener, http, options, stopped()).await;
+        if let Some(cluster) = &cluster {
+            cluster.leave().await;
+        }
         telemetry.shutdown();
         served
     });

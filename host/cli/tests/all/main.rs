@@ -6,6 +6,7 @@
 
 mod common;
 
+mod cluster;
 mod compat;
 mod deploy;
 mod deploy_files;

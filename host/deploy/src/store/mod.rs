@@ -3,7 +3,8 @@
 //! Two small object-safe traits (`Arc<dyn DeploymentStore>`,
 //! `Arc<dyn ComponentStore>`) so a backend other than the local state
 //! directory can be plugged in; the local one is [`FileDeploymentStore`] and
-//! [`FileComponentStore`].
+//! [`FileComponentStore`], the cluster's (NATS JetStream key-value and
+//! object store) is in `wharf-cluster`.
 
 use std::collections::BTreeSet;
 
@@ -28,8 +29,25 @@ pub trait DeploymentStore: Send + Sync {
     /// Replaces the record atomically: after a crash, load() returns either the old or the new one, never a mix.
     ///
     /// The caller bumps [`DeploymentRecord::revision`]; the store writes the
-    /// record as given.
+    /// record as given. A store shared by several hosts (a cluster) saves
+    /// only if the stored record is still the one this one was based on
+    /// (revision − 1), and otherwise fails with [`RecordConflict`] and
+    /// writes nothing: the caller loads the latest record and redoes its
+    /// change. A store only one process writes never conflicts.
     async fn save(&self, record: &DeploymentRecord) -> anyhow::Result<()>;
+}
+
+/// Another writer saved the deployment record first: the record a save was
+/// based on is no longer the latest, and nothing was written. Returned
+/// (inside the `anyhow::Error`) by shared stores; the deployer catches up
+/// and retries.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the deployment record was changed by another host while revision {attempted} was being saved"
+)]
+pub struct RecordConflict {
+    /// The revision that could not be saved.
+    pub attempted: u64,
 }
 
 /// Content-addressed component bytes.

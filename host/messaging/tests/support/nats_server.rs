@@ -47,18 +47,7 @@ impl NatsServer {
             let store = jetstream.then(|| {
                 tempfile::tempdir().unwrap_or_else(|e| panic!("creating a JetStream dir: {e}"))
             });
-            let mut command = Command::new(&binary);
-            command
-                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            if let Some(dir) = &store {
-                command.arg("-js").arg("-sd").arg(dir.path());
-            }
-            let child = command
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+            let child = spawn(&binary, port, store.as_ref().map(|d| d.path()));
             let mut server = NatsServer {
                 child,
                 url: format!("nats://127.0.0.1:{port}"),
@@ -91,6 +80,24 @@ impl NatsServer {
         }
     }
 
+    /// Kills the server and starts it again on the same port (and the same
+    /// JetStream store directory), as after a crash.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.url));
+        let binary = find_binary().unwrap_or_else(|| panic!("`nats-server` is gone"));
+        self.child = spawn(&binary, port, self.store.as_ref().map(|d| d.path()));
+        if let Err(e) = self.wait_until_accepting(port) {
+            panic!("nats-server did not restart: {e}");
+        }
+    }
+
     /// The JetStream store directory, if JetStream is on.
     pub fn store_dir(&self) -> Option<&std::path::Path> {
         self.store.as_ref().map(|d| d.path())
@@ -102,6 +109,22 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `binary` on `127.0.0.1:port`, with JetStream in `store` if given.
+fn spawn(binary: &std::path::Path, port: u16, store: Option<&std::path::Path>) -> Child {
+    let mut command = Command::new(binary);
+    command
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(dir) = store {
+        command.arg("-js").arg("-sd").arg(dir);
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
 }
 
 /// `NATS_SERVER_BIN`, else `nats-server` on PATH or in the sbin/bin
