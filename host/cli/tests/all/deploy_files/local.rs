@@ -184,17 +184,9 @@ pub async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     (status, response.text().await.unwrap_or_default())
 }
 
-/// Flags of `wharf up` that the deploy files use but that another branch of
-/// issue #7 adds (`--cluster NAME`: the cluster branch). Until `wharf up`
-/// has one, the local runs leave it and its value out; once `wharf up
-/// --help` lists it, [`wharf_up_args`] fails until it is removed from here,
-/// so from then on the files run exactly as written.
-pub const PENDING_UP_FLAGS: &[&str] = &["--cluster"];
-
 /// `args` (starting with `up`) checked against `wharf up --help`: every
 /// `--flag` must be one the binary has (a typo fails here, as it would make
-/// the pod crash-loop); [`PENDING_UP_FLAGS`] not yet in the binary are
-/// dropped with their value.
+/// the pod crash-loop).
 pub fn wharf_up_args(args: &[String]) -> Vec<String> {
     assert_eq!(
         args.first().map(String::as_str),
@@ -211,27 +203,12 @@ pub fn wharf_up_args(args: &[String]) -> Vec<String> {
         help.split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == ']')
             .any(|word| word == flag)
     };
-    for pending in PENDING_UP_FLAGS {
+    for word in args {
+        let name = word.split('=').next().unwrap_or(word);
         assert!(
-            !known(pending),
-            "`wharf up` now has {pending}: remove it from PENDING_UP_FLAGS so the deploy files run as written"
+            !name.starts_with("--") || known(name),
+            "`wharf up` has no {name} (from {args:?}); `wharf up --help`:\n{help}"
         );
     }
-    let mut kept = Vec::new();
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        let name = word.split('=').next().unwrap_or(word);
-        if name.starts_with("--") && !known(name) {
-            assert!(
-                PENDING_UP_FLAGS.contains(&name),
-                "`wharf up` has no {name} (from {args:?}); `wharf up --help`:\n{help}"
-            );
-            if !word.contains('=') {
-                words.next();
-            }
-            continue;
-        }
-        kept.push(word.clone());
-    }
-    kept
+    args.to_vec()
 }
