@@ -29,6 +29,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![deny(missing_docs)]
 
 pub mod cache;
 pub mod layout;
