@@ -22,19 +22,23 @@ fi
 #   dashboard's queries (host/cli/tests/all/deploy_files.rs);
 # - nats-server (package `nats-server`), which the messaging and cluster
 #   tests start on loopback ports of their own (the cluster tests with
-#   JetStream, `-js`, and a store directory of their own).
+#   JetStream, `-js`, and a store directory of their own);
+# - docker-registry (package `docker-registry`, the CNCF distribution
+#   registry), which the OCI tests start on loopback ports of their own
+#   (host/cli/tests/all/oci.rs).
 # nats-server installs into /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    for tool in promtool nats-server; do
+    for tool in promtool nats-server docker-registry; do
         command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
     done
 fi

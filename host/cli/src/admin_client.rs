@@ -32,6 +32,7 @@ impl AdminClient {
     /// A client for the host `args` names; the token comes from
     /// `WHARF_ADMIN_TOKEN` or the state directory.
     pub fn new(args: &AdminArgs) -> anyhow::Result<Self> {
+        wharf_oci::install_crypto_provider();
         Ok(Self {
             base: args.admin.trim_end_matches('/').to_string(),
             token: token::read(&args.state_dir)?,

@@ -17,14 +17,30 @@ use crate::commands::sign;
 pub const BUILD_DIR: &str = ".wharf/build";
 
 /// Where the component of `service` is read from: its prebuilt file, or the
-/// output of `wharf build` for Cargo services.
-pub fn component_path(manifest: &Manifest, service: &ServiceSpec) -> PathBuf {
+/// output of `wharf build` for Cargo services. `None` for an `oci://`
+/// component that has not been pulled yet
+/// ([`crate::oci::pull_manifest_components`] turns those into files).
+pub fn component_path(manifest: &Manifest, service: &ServiceSpec) -> Option<PathBuf> {
     match &service.component {
-        ComponentSource::File(path) => path.clone(),
+        ComponentSource::File(path) => Some(path.clone()),
         ComponentSource::Cargo { .. } | ComponentSource::Deployed => {
-            built_component_path(&manifest.dir, &service.name)
+            Some(built_component_path(&manifest.dir, &service.name))
         }
+        ComponentSource::Oci(_) => None,
     }
+}
+
+/// [`component_path`], or an error naming an `oci://` component that was
+/// not pulled.
+fn local_component_path(manifest: &Manifest, service: &ServiceSpec) -> anyhow::Result<PathBuf> {
+    component_path(manifest, service).with_context(|| match &service.component {
+        ComponentSource::Oci(reference) => format!(
+            "service `{}`: its component {} has not been pulled",
+            service.name,
+            reference.url()
+        ),
+        _ => format!("service `{}` has no component file", service.name),
+    })
 }
 
 /// Where `wharf build` writes the component of the service `name`.
@@ -65,7 +81,7 @@ pub fn manifest_services(manifest: &Manifest) -> anyhow::Result<Vec<ManifestServ
                     format!("routes = [{}]\n", routes.join(", "))
                 }
             };
-            let path = component_path(manifest, service);
+            let path = local_component_path(manifest, service)?;
             Ok(ManifestService {
                 name: service.name.clone(),
                 version: service.version.clone(),
@@ -120,7 +136,7 @@ pub fn load(
 
     let mut targets = Vec::with_capacity(manifest.services.len());
     for service in &manifest.services {
-        let path = component_path(&manifest, service);
+        let path = local_component_path(&manifest, service)?;
         let bytes = read_component(service, &path)?;
         let identity = ServiceIdentity {
             name: Arc::from(service.name.as_str()),

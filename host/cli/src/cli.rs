@@ -55,6 +55,8 @@ pub enum Command {
     Keygen(crate::commands::keygen::KeygenArgs),
     /// Sign a component's digest, for hosts with a trust policy.
     Sign(crate::commands::sign::SignArgs),
+    /// Push a component to an OCI registry (prints the manifest digest).
+    Push(crate::commands::push::PushArgs),
 }
 
 /// How to reach a host's admin API.
@@ -87,7 +89,9 @@ pub struct DeployArgs {
     /// The service to deploy to.
     pub service: String,
 
-    /// A component `.wasm`, or a Cargo package folder to build first.
+    /// A component `.wasm`, a Cargo package folder to build first, or
+    /// `oci://<registry>/<repository>:<tag>` (or `@sha256:<digest>`) to
+    /// pull from a registry (see `wharf push`).
     pub component: PathBuf,
 
     /// Version label (default: the manifest's `version`, else the digest).

@@ -8,6 +8,7 @@
 //!   [`wharf_http::HttpApp`].
 //! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
+//! - [`oci`]: pulling `oci://` components for `wharf deploy` and `wharf up`.
 #![deny(missing_docs)]
 
 pub mod admin_client;
@@ -15,5 +16,6 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod logging;
+pub mod oci;
 pub mod token;
 pub mod watch;

@@ -6,6 +6,8 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = wharf::cli::Cli::parse();
+    // Before any HTTP client exists (see `install_crypto_provider`).
+    wharf_oci::install_crypto_provider();
     if let Err(error) = wharf::logging::init(cli.log_format) {
         eprintln!("error: {error:#}");
         return ExitCode::FAILURE;

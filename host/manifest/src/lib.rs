@@ -22,6 +22,7 @@
 //! [service.hello]                     # one table per service; the key is the name
 //! component = "build/hello.wasm"      # a prebuilt component, relative to the manifest
 //! # or: component = { cargo = "services/hello" }   # a Cargo package that `wharf build` compiles
+//! # or: component = "oci://ghcr.io/acme/hello:1.0"  # pulled from an OCI registry (see [`OciReference`])
 //! routes = ["/", "/hello/..."]        # non-empty; optional with subscriptions
 //! version = "1.0.0"                   # optional label, default "dev"
 //! outbound = ["https://api.example.com"]               # origins it may call
@@ -124,6 +125,7 @@
 //! - `route.rs`: [`Route`] parsing and matching.
 //! - `grants.rs`: [`AllowedOrigin`], [`FileGrant`], [`SocketGrant`],
 //!   [`Subscription`], [`Variable`].
+//! - `oci.rs`: [`OciReference`], the syntax of `oci://` components.
 //! - `topic.rs`: topic syntax, [`topic_pattern_matches`] and
 //!   [`topic_pattern_covers`].
 //! - [`limits`]: [`Limits`] and their defaults.
@@ -150,6 +152,7 @@ mod diff;
 mod error;
 mod grants;
 pub mod limits;
+mod oci;
 mod raw;
 mod route;
 mod topic;
@@ -163,6 +166,7 @@ pub use diff::{CapabilityDiff, Change, ChangeKind, Direction};
 pub use error::ManifestError;
 pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable};
 pub use limits::Limits;
+pub use oci::{OCI_SCHEME, OciReference, ParseOciReferenceError};
 pub use route::Route;
 pub use topic::{
     MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject, topic_pattern_covers,
@@ -239,6 +243,9 @@ pub enum ComponentSource {
     /// directory: what [`parse_service_section`] returns, since a deployed
     /// section has no `component` key.
     Deployed,
+    /// A component in an OCI registry (`component = "oci://…"`), pulled by
+    /// the host before loading; only the reference's syntax is checked here.
+    Oci(OciReference),
 }
 
 impl Manifest {

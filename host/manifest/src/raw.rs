@@ -164,7 +164,8 @@ pub(crate) struct RawLimits {
 /// The value of `component`: a path string or a `{ cargo = "dir" }` table.
 #[derive(Debug)]
 pub(crate) enum RawComponent {
-    /// `component = "build/hello.wasm"`.
+    /// `component = "build/hello.wasm"`, or `"oci://…"` for a component in
+    /// a registry (told apart by the validator).
     File(String),
     /// `component = { cargo = "services/hello" }`.
     Cargo(RawCargo),

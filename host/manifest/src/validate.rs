@@ -29,7 +29,7 @@ use crate::raw::{
     RawVariable,
 };
 use crate::topic::{MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject};
-use crate::{ComponentSource, Manifest, ManifestError, Route, ServiceSpec};
+use crate::{ComponentSource, Manifest, ManifestError, OciReference, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
 /// which are limited to 63 bytes.
@@ -793,6 +793,13 @@ impl<'a> Validator<'a> {
     fn component(&mut self, raw: Spanned<RawComponent>, at: &KeyPath) -> Option<ComponentSource> {
         let span = raw.span();
         match raw.into_inner() {
+            RawComponent::File(path) if OciReference::strip_scheme(&path).is_some() => {
+                match path.parse::<OciReference>() {
+                    Ok(reference) => return Some(ComponentSource::Oci(reference)),
+                    Err(error) => self.problems.report(span, at, error.to_string()),
+                }
+                None
+            }
             RawComponent::File(path) => {
                 let problem = if path.is_empty() {
                     "component path must not be empty".to_owned()

@@ -32,7 +32,7 @@ pub fn build_manifest(manifest: &Manifest) -> anyhow::Result<()> {
         .iter()
         .filter_map(|s| match &s.component {
             ComponentSource::Cargo { package_dir } => Some((s, package_dir)),
-            ComponentSource::File(_) | ComponentSource::Deployed => None,
+            ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => None,
         })
         .collect();
     if cargo_services.is_empty() {

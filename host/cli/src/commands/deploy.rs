@@ -1,10 +1,13 @@
 //! `wharf deploy`: hash, upload (only if the host lacks it) and put in
 //! service a new version of a service on a running host.
 //!
-//! The component is a `.wasm` file or a Cargo package (built first, like
-//! `wharf build`). The grants come from `--manifest` (the service's table
-//! in a `wharf.toml`, validated here first so mistakes point at the file),
-//! else the host keeps the active version's. Everything else — compiling,
+//! The component is a `.wasm` file, a Cargo package (built first, like
+//! `wharf build`), or an `oci://` reference, pulled (verified, through the
+//! user's cache) and then uploaded like a file, so the host applies the
+//! same digest, trust and compile checks. The grants come from
+//! `--manifest` (the service's table in a `wharf.toml`, validated here
+//! first so mistakes point at the file), else the host keeps the active
+//! version's. Everything else — compiling,
 //! the capability diff, the trust policy, the swap — happens on the host,
 //! which either answers with the version in service or refuses with the
 //! reason and keeps the old version serving.
@@ -24,8 +27,26 @@ use crate::commands::{build, sign};
 
 /// Runs `wharf deploy`.
 pub fn run(args: DeployArgs) -> anyhow::Result<()> {
-    let wasm = component_file(&args.component)?;
-    let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    // `wasm` is the local file, beside which a signature may lie; a pulled
+    // component has none.
+    let (bytes, wasm) = match crate::oci::reference_arg(&args.component)? {
+        Some(reference) => {
+            let cache_dir = crate::oci::user_cache_dir()?;
+            let pulled = block_on(crate::oci::pull(&reference, &cache_dir)).with_context(|| {
+                format!(
+                    "deploy of `{}` failed; the active version keeps serving",
+                    args.service
+                )
+            })?;
+            (pulled.bytes, None)
+        }
+        None => {
+            let wasm = component_file(&args.component)?;
+            let bytes =
+                std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            (bytes, Some(wasm))
+        }
+    };
     let digest = Digest::of(&bytes);
     let (section, base_dir) = match &args.manifest {
         Some(path) => {
@@ -49,7 +70,10 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
         ),
-        None => sign::read_signature_beside(&wasm)?,
+        None => match &wasm {
+            Some(wasm) => sign::read_signature_beside(wasm)?,
+            None => None,
+        },
     };
     let auto_rollback = args.auto_rollback.then_some(AutoRollback {
         window_secs: args.rollback_window,

@@ -6,6 +6,7 @@ pub mod keygen;
 pub mod lifecycle;
 pub mod new;
 pub mod ps;
+pub mod push;
 pub mod sign;
 pub mod up;
 
@@ -26,5 +27,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Rm(args) => lifecycle::remove(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
+        Command::Push(args) => push::run(args),
     }
 }

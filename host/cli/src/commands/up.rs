@@ -165,6 +165,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 cluster: cluster.is_some(),
             },
         );
+        // `oci://` components are pulled (verified, into the state
+        // directory's cache) and then load like files.
+        let manifest = crate::oci::pull_manifest_components(manifest, &state_dir)
+            .await
+            .context("loading the app failed")?;
         let services = app::manifest_services(&manifest)?;
         deployer
             .start(services)

@@ -1,5 +1,9 @@
 //! Harness: start a host in-process or as a child process on an ephemeral
 //! loopback port.
+//!
+//! `reqwest` is built without a bundled rustls crypto provider (see
+//! `wharf_oci::install_crypto_provider`): [`client`] and the host starters
+//! install ring, so tests may build clients of their own after either.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -84,6 +88,8 @@ impl InProcessHost {
         telemetry: Telemetry,
         max_instances: u32,
     ) -> Self {
+        // Tests build their own reqwest clients once a host runs.
+        wharf_oci::install_crypto_provider();
         let metrics = Arc::new(Metrics::new().unwrap());
         let runtime = Arc::new(
             Runtime::new(
@@ -159,6 +165,8 @@ impl ChildHost {
     /// Like [`start`](Self::start), with extra environment variables for
     /// the host process.
     pub fn start_with_env(path: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        // Tests build their own reqwest clients once a host runs.
+        wharf_oci::install_crypto_provider();
         // Each host gets its own state directory unless the test shares
         // one on purpose: hosts started from the same example must not
         // share a deployment record.
@@ -316,6 +324,8 @@ pub fn run_wharf_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, Stri
 }
 
 pub fn client() -> reqwest::Client {
+    // reqwest has no bundled crypto provider (see wharf_oci).
+    wharf_oci::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

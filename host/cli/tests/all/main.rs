@@ -15,6 +15,7 @@ mod failures;
 mod manifest_errors;
 mod messaging;
 mod observability;
+mod oci;
 mod outbound;
 mod pipeline;
 mod refusals;

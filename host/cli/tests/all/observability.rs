@@ -567,7 +567,11 @@ async fn readiness_flips_to_ready_only_after_every_service_is_loaded() {
         .await
         .unwrap();
     let serving = tokio::task::spawn_blocking(move || {
-        lines.any(|l| l.is_ok_and(|l| l.starts_with("Serving ")))
+        let serving = lines.any(|l| l.is_ok_and(|l| l.starts_with("Serving ")));
+        // Keep reading: the host prints its routes after the banner, and a
+        // closed pipe would make that println fail (EPIPE) and the host exit.
+        std::thread::spawn(move || lines.for_each(drop));
+        serving
     })
     .await
     .unwrap();

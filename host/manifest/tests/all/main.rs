@@ -8,12 +8,14 @@
 //! - `messaging`: `publish` and `subscriptions`, and routes made optional by
 //!   subscriptions.
 //! - `diff`: capability differences between two versions of a service.
+//! - `oci`: `component = "oci://…"` references.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod diff;
 mod load;
 mod messaging;
+mod oci;
 mod parse;
 mod section;
 mod ui;
