@@ -7,6 +7,7 @@
 //! - [`app`]: a validated manifest → compiled services → an
 //!   [`wharf_http::HttpApp`].
 //! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
+//! - [`key_value`]: the key-value backend `wharf up` picks (embedded or NATS).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod admin_client;
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod key_value;
 pub mod logging;
 pub mod token;
 pub mod watch;

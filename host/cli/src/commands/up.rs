@@ -106,6 +106,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             }
             None => Arc::new(EmbeddedBroker::new()),
         };
+        runtime.set_key_value(crate::key_value::open(args.nats.as_deref(), &state_dir).await?)?;
         let http = HttpApp::new(
             RouteTable::default(),
             metrics.clone(),
