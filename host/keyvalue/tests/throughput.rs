@@ -5,7 +5,7 @@
 //! Ignored by default (it measures, it does not check); run it with
 //!
 //! ```sh
-//! cargo test --release -p wharf-keyvalue --test throughput -- --ignored --nocapture
+//! cargo test -p wharf-keyvalue --test throughput -- --ignored --nocapture
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
