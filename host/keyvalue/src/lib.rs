@@ -24,6 +24,27 @@
 //! [`KeyValueGrants`] (its store names and the backend), computed at load
 //! and shared by its instances; an instance keeps its open buckets in its
 //! own resource table, through a [`KeyValueView`].
+//!
+//! ## Example
+//!
+//! The host opens one backend and links the interfaces once; each
+//! instance's state holds its version's [`KeyValueGrants`]:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use wharf_keyvalue::{Backend, EmbeddedBackend, KeyValueGrants};
+//!
+//! # async fn demo() -> anyhow::Result<()> {
+//! let backend: Arc<dyn Backend> = Arc::new(EmbeddedBackend::open(".wharf".as_ref())?);
+//! let grants = KeyValueGrants::new(vec!["default".into()]).with_backend(Some(backend.clone()));
+//! assert!(grants.allows("default") && !grants.allows("cache"));
+//!
+//! backend.set("default", "greeting", b"hello").await?;
+//! assert_eq!(backend.increment("default", "hits", 2).await?, 2);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 use std::fmt;
