@@ -535,3 +535,41 @@ fn sdk_components_import_keyvalue_only_when_they_use_it() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_adding_a_store_needs_allow_new_grants() {
+    let dir = app(&svc("a", Some(r#"["default"]"#)));
+    let state = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), state.path(), &[]);
+    assert_eq!(
+        get(&host, "/a/open?store=cache").await,
+        (500, "error: access-denied\n".to_owned())
+    );
+    let wider = dir.path().join("wider.toml");
+    std::fs::write(&wider, svc("a", Some(r#"["default", "cache"]"#))).unwrap();
+    let deploy = |extra: &[&str]| {
+        let admin = format!("http://{}", host.admin);
+        let mut args = vec![
+            "deploy",
+            "a",
+            art::HTTP_KEYVALUE_COMPONENT,
+            "--version",
+            "v2",
+            "--manifest",
+            wider.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ];
+        args.extend_from_slice(extra);
+        crate::common::run_wharf_env(&args, &[("WHARF_ADMIN_TOKEN", "test-admin-token")])
+    };
+    let (code, _, err) = deploy(&[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("+ key_value_stores cache"), "{err}");
+    assert_eq!(get(&host, "/a/open?store=cache").await.0, 500);
+
+    let (code, out, err) = deploy(&["--allow-new-grants"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("+ key_value_stores cache"), "{out}");
+    assert_eq!(ok(&host, "/a/open?store=cache").await, "opened\n");
+}
