@@ -68,7 +68,7 @@ impl<'a> KeyValueView<'a> {
 
     /// The backend, or the guest-facing error when the host has none.
     fn backend(&self) -> Result<Arc<dyn crate::Backend>, Error> {
-        self.grants.backend.clone().ok_or_else(|| {
+        self.grants.backend().cloned().ok_or_else(|| {
             Error::Other("key-value storage is not available on this host".to_owned())
         })
     }

@@ -82,9 +82,14 @@ pub mod limits {
 /// The stores one service version may open, and where they live.
 ///
 /// Built deny-by-default: [`KeyValueGrants::default`] allows nothing.
+/// One `Arc` inside, so giving every instance its copy costs one
+/// reference count.
 #[derive(Clone, Default)]
-pub struct KeyValueGrants {
-    stores: Arc<[String]>,
+pub struct KeyValueGrants(Arc<Grants>);
+
+#[derive(Default)]
+struct Grants {
+    stores: Vec<String>,
     backend: Option<Arc<dyn Backend>>,
 }
 
@@ -93,35 +98,42 @@ impl KeyValueGrants {
     /// backend yet: opening a granted store fails until
     /// [`with_backend`](Self::with_backend) supplies one.
     pub fn new(stores: Vec<String>) -> Self {
-        Self {
-            stores: stores.into(),
+        Self(Arc::new(Grants {
+            stores,
             backend: None,
-        }
+        }))
     }
 
     /// The same grants, served by `backend`.
     #[must_use]
-    pub fn with_backend(mut self, backend: Option<Arc<dyn Backend>>) -> Self {
-        self.backend = backend;
-        self
+    pub fn with_backend(self, backend: Option<Arc<dyn Backend>>) -> Self {
+        Self(Arc::new(Grants {
+            stores: self.0.stores.clone(),
+            backend,
+        }))
+    }
+
+    /// The backend, if the host has one.
+    pub fn backend(&self) -> Option<&Arc<dyn Backend>> {
+        self.0.backend.as_ref()
     }
 
     /// The granted store names.
     pub fn stores(&self) -> &[String] {
-        &self.stores
+        &self.0.stores
     }
 
     /// Whether `store` is granted.
     pub fn allows(&self, store: &str) -> bool {
-        self.stores.iter().any(|s| s == store)
+        self.0.stores.iter().any(|s| s == store)
     }
 }
 
 impl fmt::Debug for KeyValueGrants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyValueGrants")
-            .field("stores", &self.stores)
-            .field("backend", &self.backend.as_ref().map(|b| b.kind()))
+            .field("stores", &self.0.stores)
+            .field("backend", &self.0.backend.as_ref().map(|b| b.kind()))
             .finish()
     }
 }
