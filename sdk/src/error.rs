@@ -43,6 +43,11 @@ pub enum Error {
     /// that has no `reply-to` subject (it was published, not sent as a
     /// request).
     NoReplyTo,
+    /// A key-value operation failed: the store is not granted to the
+    /// service, a key or value is past the host's limits, a counter
+    /// overflowed or is not a number, or the storage is unavailable. The
+    /// payload names the store and says which.
+    KeyValue(String),
 }
 
 impl fmt::Display for Error {
@@ -59,6 +64,7 @@ impl fmt::Display for Error {
             Error::Http(msg) => write!(f, "outgoing HTTP request failed: {msg}"),
             Error::Messaging(msg) => write!(f, "messaging failed: {msg}"),
             Error::NoReplyTo => f.write_str("the message has no reply-to subject to answer"),
+            Error::KeyValue(msg) => write!(f, "key-value storage failed: {msg}"),
         }
     }
 }

@@ -93,6 +93,23 @@
 //! }
 //! ```
 //!
+//! ## Key-value storage
+//!
+//! [`keyvalue::Store`] opens a named store the manifest grants
+//! (`key_value_stores = ["default"]`) and reads and writes bytes, JSON
+//! values and atomic counters:
+//!
+//! ```no_run
+//! use wharf_sdk::keyvalue::Store;
+//!
+//! # fn demo() -> Result<(), wharf_sdk::Error> {
+//! let store = Store::open("default")?;
+//! let hits = store.increment("hits", 1)?;
+//! store.set_json("last", &serde_json::json!({ "hits": hits }))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## WIT
 //!
 //! The component targets worlds from the Wharf repository's `wit/`
@@ -102,7 +119,9 @@
 //! `wasmcloud:messaging/consumer@0.2.0`) for sending messages, and
 //! `wharf:platform/message-handler` (exports
 //! `wasmcloud:messaging/handler@0.2.0`, imports
-//! `wharf:platform/message-context`) for `#[message_handler]`. Each world's
+//! `wharf:platform/message-context`) for `#[message_handler]`, and
+//! `wharf:platform/key-value` (imports `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft`)
+//! for [`keyvalue`]. Each world's
 //! bindings are generated separately and a component only imports what it
 //! calls, so an HTTP-only service imports no messaging interface. The SDK
 //! reads those files at build time from `../wit` relative to its own
@@ -119,6 +138,7 @@ mod error;
 mod io;
 
 pub mod http;
+pub mod keyvalue;
 pub mod messaging;
 
 pub use error::Error;
@@ -212,6 +232,21 @@ pub mod handler_bindings {
         generate_all,
         pub_export_macro: true,
         default_bindings_module: "wharf_sdk::handler_bindings",
+        runtime_path: "wharf_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Raw bindings for the `wharf:platform/key-value` world (the
+/// `wasi:keyvalue@0.2.0-draft` imports). Kept apart from [`bindings`] so a
+/// component that never uses [`keyvalue`] does not import them. Not a
+/// stable API.
+#[doc(hidden)]
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod keyvalue_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wharf:platform/key-value",
+        generate_all,
         runtime_path: "wharf_sdk::__private::wit_bindgen::rt",
     });
 }

@@ -7,6 +7,7 @@
 //! - [`app`]: a validated manifest → compiled services → an
 //!   [`wharf_http::HttpApp`].
 //! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
+//! - [`key_value`]: the key-value backend `wharf up` picks (embedded or NATS).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
 //! - [`oci`]: pulling `oci://` components for `wharf deploy` and `wharf up`.
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@ pub mod admin_client;
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod key_value;
 pub mod logging;
 pub mod oci;
 pub mod token;

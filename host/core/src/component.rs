@@ -153,6 +153,8 @@ impl ServiceTemplate {
         policy: ServicePolicy,
     ) -> Result<Self, LoadError> {
         check_memory_limit(runtime, &policy, origin)?;
+        let mut policy = policy;
+        policy.key_value = policy.key_value.with_backend(runtime.key_value().cloned());
         let origin = origin.to_string();
         let exports = Exports::of(runtime, component);
         let serves_http = policy.serves_http;

@@ -35,6 +35,9 @@ pub struct ServicePolicy {
     pub serves_http: bool,
     /// Resource limits.
     pub limits: Limits,
+    /// Key-value stores it may open; the host's backend is attached when
+    /// the version is loaded ([`crate::ServiceTemplate`]).
+    pub key_value: wharf_keyvalue::KeyValueGrants,
 }
 
 impl ServicePolicy {
@@ -56,6 +59,7 @@ impl ServicePolicy {
             subscriptions: Arc::new(spec.subscriptions.clone()),
             serves_http: !spec.routes.is_empty(),
             limits: spec.limits.clone(),
+            key_value: wharf_keyvalue::KeyValueGrants::new(spec.key_value_stores.clone()),
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Runtime {
     /// per-instance state, not by which functions exist.
     linker: Linker<InstanceState>,
     limits: InstanceLimits,
+    /// Where `wasi:keyvalue` stores live; set once by the host
+    /// ([`set_key_value`](Self::set_key_value)) before services load.
+    key_value: std::sync::OnceLock<Arc<dyn wharf_keyvalue::Backend>>,
     /// Held so the ticker stops when the runtime is dropped.
     _ticker: EpochTicker,
 }
@@ -71,12 +74,16 @@ impl Runtime {
         crate::config::add_to_linker(&mut linker, InstanceState::config_view)
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:config")?;
+        wharf_keyvalue::add_to_linker(&mut linker, InstanceState::key_value_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link wasi:keyvalue")?;
         Ok(Self {
             engine,
             metrics,
             epoch_tick: config.epoch_tick,
             linker,
             limits: config.limits,
+            key_value: std::sync::OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -128,6 +135,23 @@ impl Runtime {
     /// The limits every instance is held to.
     pub fn limits(&self) -> &InstanceLimits {
         &self.limits
+    }
+
+    /// Sets the backend of every key-value store. Services loaded before
+    /// (or without) it get `error::other` from a granted store.
+    ///
+    /// # Errors
+    ///
+    /// When a backend is already set.
+    pub fn set_key_value(&self, backend: Arc<dyn wharf_keyvalue::Backend>) -> anyhow::Result<()> {
+        self.key_value
+            .set(backend)
+            .map_err(|_| anyhow::anyhow!("the key-value backend is already set"))
+    }
+
+    /// The key-value backend, if the host has one.
+    pub fn key_value(&self) -> Option<&Arc<dyn wharf_keyvalue::Backend>> {
+        self.key_value.get()
     }
 }
 

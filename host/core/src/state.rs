@@ -31,6 +31,7 @@ pub struct InstanceState {
     hooks: OutboundHooks,
     config: ConfigVariables,
     messaging: Option<crate::messaging::MessagingContext>,
+    key_value: wharf_keyvalue::KeyValueGrants,
     pub(crate) limiter: InstanceLimiter,
     /// Epoch ticks this instance has run for, and its budget.
     pub(crate) ticks: u64,
@@ -115,6 +116,7 @@ impl InstanceState {
                 context: outbound,
             },
             config: policy.config.clone(),
+            key_value: policy.key_value.clone(),
             limiter: InstanceLimiter::new(
                 usize::try_from(policy.limits.memory_bytes).unwrap_or(usize::MAX),
             ),
@@ -137,6 +139,10 @@ impl InstanceState {
 
     pub(crate) fn config_view(&mut self) -> ConfigView<'_> {
         ConfigView::new(&self.config)
+    }
+
+    pub(crate) fn key_value_view(&mut self) -> wharf_keyvalue::KeyValueView<'_> {
+        wharf_keyvalue::KeyValueView::new(&self.key_value, &mut self.table, &self.hooks.service)
     }
 
     pub(crate) fn messaging_view(&mut self) -> crate::messaging::MessagingView<'_> {

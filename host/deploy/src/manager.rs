@@ -1578,6 +1578,7 @@ fn empty_like(spec: &ServiceSpec) -> ServiceSpec {
         publish: Vec::new(),
         subscriptions: Vec::new(),
         variables: Vec::new(),
+        key_value_stores: Vec::new(),
         ..spec.clone()
     }
 }

@@ -4,7 +4,8 @@
 //! the operator) want to know whether the candidate may do more than the
 //! active version: reach a new origin, open a new socket, see a new
 //! directory, write where it could only read, publish to a new topic,
-//! receive messages it did not, use more memory. A
+//! receive messages it did not, use more memory, open another key-value
+//! store. A
 //! [`CapabilityDiff`] lists every difference, and
 //! [`escalations`](CapabilityDiff::escalations) picks out the ones that give
 //! the candidate more.
@@ -43,6 +44,7 @@ pub struct CapabilityDiff {
 /// ~ subscriptions orders.* dead_letter orders.failed -> dlq.inventory
 /// ~ variables.GREETING value changed
 /// ~ limits.memory 64 MiB -> 256 MiB (more)
+/// + key_value_stores cache
 /// - routes /old/...
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +92,9 @@ pub enum ChangeKind {
     Variable,
     /// A limit in `limits`.
     Limit,
+    /// A store name in `key_value_stores`: an added one lets the candidate
+    /// read and write data other services granted the same store share.
+    KeyValueStore,
     /// A path in `routes`: what the service answers, not what it may do, so
     /// never an escalation.
     Route,
@@ -124,6 +129,7 @@ impl ChangeKind {
             ChangeKind::Subscription | ChangeKind::DeadLetter => "subscriptions",
             ChangeKind::Variable => "variables",
             ChangeKind::Limit => "limits",
+            ChangeKind::KeyValueStore => "key_value_stores",
             ChangeKind::Route => "routes",
         }
     }
@@ -132,7 +138,7 @@ impl ChangeKind {
 impl Change {
     /// Whether the change gives the candidate more than the active version
     /// had: an added grant (origin, directory, socket pattern, topic
-    /// pattern, subscription, variable), a widened directory or limit, a
+    /// pattern, subscription, variable, key-value store), a widened directory or limit, a
     /// directory mapped from another host directory, or a changed
     /// dead-letter subject. Removals, narrowings, changed variable values,
     /// changed subscription settings and route changes are not.
@@ -221,6 +227,13 @@ impl CapabilityDiff {
         diff.subscriptions(&active.subscriptions, &candidate.subscriptions);
         diff.variables(active, candidate);
         diff.limits(active, candidate);
+        diff.grants(
+            ChangeKind::KeyValueStore,
+            &active.key_value_stores,
+            &candidate.key_value_stores,
+            |a, b| a == b,
+            Clone::clone,
+        );
         diff.grants(
             ChangeKind::Route,
             &active.routes,

@@ -437,3 +437,30 @@ mod more_tests {
         assert!(!format!("{v:?}").contains("s3cret"));
     }
 }
+
+/// Longest key-value store name.
+pub const MAX_KEY_VALUE_STORE_LEN: usize = 64;
+
+/// Checks a name in `key_value_stores`: 1 to 64 lowercase ASCII letters,
+/// digits, `-` or `_`, starting with a letter or digit. Such a name is
+/// also valid in a NATS JetStream bucket name (`wharf-kv-<name>`) and a
+/// redb table name, so every backend can hold every granted store.
+pub fn check_key_value_store(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_KEY_VALUE_STORE_LEN
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid key-value store name `{name}`: use 1 to {MAX_KEY_VALUE_STORE_LEN} lowercase \
+             letters, digits, `-` or `_`, starting with a letter or digit"
+        ))
+    }
+}

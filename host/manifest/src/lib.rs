@@ -34,6 +34,8 @@
 //!     { topic = "orders.*", max_in_flight = 8, retries = 5, dead_letter = "orders.failed", durable = true },
 //! ]
 //!
+//! key_value_stores = ["default", "cache"]            # wasi:keyvalue stores it may open
+//!
 //! [service.hello.variables]
 //! GREETING = "hello"
 //! API_KEY = "${env.HELLO_API_KEY}"    # from the host's environment; secret
@@ -109,7 +111,7 @@
 //! shape compilers use:
 //!
 //! ```text
-//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, `variables`, `limits`
+//! wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, `variables`, `limits`, `key_value_stores`
 //! ```
 //!
 //! All problems are collected and returned together
@@ -164,6 +166,7 @@ use std::path::{Path, PathBuf};
 
 pub use diff::{CapabilityDiff, Change, ChangeKind, Direction};
 pub use error::ManifestError;
+pub use grants::check_key_value_store;
 pub use grants::{AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable};
 pub use limits::Limits;
 pub use oci::{OCI_SCHEME, OciReference, ParseOciReferenceError};
@@ -225,6 +228,11 @@ pub struct ServiceSpec {
     pub variables: Vec<Variable>,
     /// Resource limits (defaults where the manifest says nothing).
     pub limits: Limits,
+    /// Names of the key-value stores the service may open with
+    /// `wasi:keyvalue` (see [`check_key_value_store`]), in file order, no
+    /// duplicates; empty means none. A store is shared by every service
+    /// granted the same name.
+    pub key_value_stores: Vec<String>,
 }
 
 /// Where a service's WebAssembly component comes from.
@@ -348,6 +356,7 @@ impl Manifest {
                 subscriptions: Vec::new(),
                 variables: Vec::new(),
                 limits: Limits::default(),
+                key_value_stores: Vec::new(),
             }],
             app_name: stem,
             file,
@@ -362,7 +371,7 @@ impl Manifest {
 ///
 /// `name` is the service name, checked like a manifest's. `section` holds the
 /// table's keys (`routes`, `version`, `outbound`, `files`, `sockets`,
-/// `publish`, `subscriptions`, `variables`, `limits`), with the same rules as
+/// `publish`, `subscriptions`, `variables`, `limits`, `key_value_stores`), with the same rules as
 /// in a manifest: `routes` is required and non-empty unless there are
 /// `subscriptions`, `files` directories must exist, `${env.NAME}`
 /// references are resolved from the host's environment, and so on. The

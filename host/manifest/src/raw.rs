@@ -72,6 +72,9 @@ pub(crate) struct RawService<C> {
     pub(crate) variables: BTreeMap<String, Spanned<RawVariable>>,
     #[serde(default)]
     pub(crate) limits: Option<Spanned<RawLimits>>,
+    /// `key_value_stores = ["default", "cache"]`.
+    #[serde(default)]
+    pub(crate) key_value_stores: Vec<Spanned<String>>,
 }
 
 /// The `component` of a deployed section: always `None`, because the

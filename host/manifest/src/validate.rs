@@ -22,7 +22,10 @@ use serde::de::DeserializeOwned;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use crate::grants::{AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable, interpolate};
+use crate::grants::{
+    AllowedOrigin, FileGrant, SocketGrant, Subscription, Variable, check_key_value_store,
+    interpolate,
+};
 use crate::limits::Limits;
 use crate::raw::{
     NoComponent, RawComponent, RawFile, RawLimits, RawManifest, RawService, RawSubscription,
@@ -361,6 +364,8 @@ impl<'a> Validator<'a> {
             Some(limits) => self.limits(limits.into_inner(), &at.key("limits")),
             None => Some(Limits::default()),
         };
+        let key_value_stores =
+            self.key_value_stores(raw.key_value_stores, &at.key("key_value_stores"));
         let (
             Some(files),
             Some(sockets),
@@ -368,7 +373,16 @@ impl<'a> Validator<'a> {
             Some(subscriptions),
             Some(variables),
             Some(limits),
-        ) = (files, sockets, publish, subscriptions, variables, limits)
+            Some(key_value_stores),
+        ) = (
+            files,
+            sockets,
+            publish,
+            subscriptions,
+            variables,
+            limits,
+            key_value_stores,
+        )
         else {
             return checked;
         };
@@ -386,6 +400,7 @@ impl<'a> Validator<'a> {
                 subscriptions,
                 variables,
                 limits,
+                key_value_stores,
             });
         }
         checked
@@ -482,6 +497,30 @@ impl<'a> Validator<'a> {
             }
         }
         ok.then_some(grants)
+    }
+
+    /// `key_value_stores`: valid store names, each once.
+    fn key_value_stores(&mut self, raw: Vec<Spanned<String>>, at: &KeyPath) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut names: Vec<String> = Vec::with_capacity(raw.len());
+        for (index, name) in raw.into_iter().enumerate() {
+            let problem = match check_key_value_store(name.get_ref()) {
+                Err(message) => Some(message),
+                Ok(()) if names.contains(name.get_ref()) => Some(format!(
+                    "key-value store `{}` is listed twice",
+                    name.get_ref()
+                )),
+                Ok(()) => None,
+            };
+            match problem {
+                Some(message) => {
+                    ok = false;
+                    self.problems.report(name.span(), at.index(index), message);
+                }
+                None => names.push(name.into_inner()),
+            }
+        }
+        ok.then_some(names)
     }
 
     /// `publish`: topic patterns, kept as written.

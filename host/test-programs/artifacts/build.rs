@@ -41,6 +41,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "order-pipeline-notifications",
         "order-pipeline/services/notifications",
     ),
+    ("url-shortener", "url-shortener"),
 ];
 
 /// Allowed test-program name prefixes, one `foreach_<suite>!` macro each.

@@ -134,6 +134,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     Arc::new(FileComponentStore::open(&state_dir)?),
                 ),
             };
+        runtime.set_key_value(crate::key_value::open(args.nats.as_deref(), &state_dir).await?)?;
         let http = HttpApp::new(
             RouteTable::default(),
             metrics.clone(),

@@ -12,6 +12,7 @@ mod deploy;
 mod deploy_files;
 mod examples;
 mod failures;
+mod keyvalue;
 mod manifest_errors;
 mod messaging;
 mod observability;

@@ -35,7 +35,7 @@ fn unknown_key_names_file_key_and_line() {
     ));
     assert!(
         stderr.contains(
-            "<dir>/wharf.toml:4:1: service.hello.verison: unknown field `verison`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, `variables`, `limits`"
+            "<dir>/wharf.toml:4:1: service.hello.verison: unknown field `verison`, expected one of `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, `variables`, `limits`, `key_value_stores`"
         ),
         "{stderr}"
     );

@@ -667,3 +667,42 @@ fn messaging_kinds_serialize_with_kebab_case_names() {
     );
     assert_eq!(toml::from_str::<CapabilityDiff>(&text).unwrap(), diff);
 }
+
+#[test]
+fn key_value_stores_added_escalate_and_removed_do_not() {
+    let diff = diff(
+        "key_value_stores = ['default', 'old']\n",
+        "key_value_stores = ['default', 'cache']\n",
+    );
+    assert_eq!(
+        diff.changes,
+        [
+            change(ChangeKind::KeyValueStore, Direction::Removed, "old"),
+            change(ChangeKind::KeyValueStore, Direction::Added, "cache"),
+        ]
+    );
+    assert_eq!(
+        lines(&diff),
+        [
+            ("- key_value_stores old".to_owned(), false),
+            ("+ key_value_stores cache".to_owned(), true),
+        ]
+    );
+    assert!(diff.escalates());
+    let text = toml::to_string(&diff).unwrap();
+    assert!(text.contains("kind = \"key-value-store\""), "{text}");
+    // None → some is an escalation too; the same set in another order is
+    // no change.
+    assert!(diff_escalates("", "key_value_stores = ['default']\n"));
+    assert!(
+        self::diff(
+            "key_value_stores = ['a', 'b']\n",
+            "key_value_stores = ['b', 'a']\n"
+        )
+        .is_empty()
+    );
+}
+
+fn diff_escalates(active: &str, candidate: &str) -> bool {
+    diff(active, candidate).escalates()
+}

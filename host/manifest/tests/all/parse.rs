@@ -177,7 +177,7 @@ fn errors_on_unknown_keys_at_every_level() {
         )),
         "wharf.toml:7:1: service.hello.compnent: unknown field `compnent`, expected one of \
          `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, \
-         `subscriptions`, `variables`, `limits`"
+         `subscriptions`, `variables`, `limits`, `key_value_stores`"
     );
     assert_eq!(
         error_text(&format!(
@@ -451,7 +451,7 @@ routes = ["nope", "/"]
         err.to_string(),
         "wharf.toml:4:1: service.first.verison: unknown field `verison`, expected one of \
          `component`, `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, \
-         `subscriptions`, `variables`, `limits`\n\
+         `subscriptions`, `variables`, `limits`, `key_value_stores`\n\
          wharf.toml:6:10: service.Second: invalid service name `Second`: use 1 to 63 lowercase \
          letters, digits or `-`, starting with a letter\n\
          wharf.toml:8:11: service.Second.routes[0]: route `nope` must start with `/`"
@@ -546,4 +546,19 @@ fn absent_limits_take_the_documented_defaults() {
     assert!(manifest.services[0].files.is_empty());
     assert!(manifest.services[0].sockets.is_empty());
     assert!(manifest.services[0].variables.is_empty());
+}
+
+#[test]
+fn key_value_stores_are_kept_in_file_order_and_default_to_none() {
+    let manifest = parse(&format!(
+        "[service.a]\ncomponent = \"{WASM}\"\nroutes = [\"/a\"]\n\
+         key_value_stores = [\"default\", \"cache_2\", \"9-lives\"]\n\n\
+         [service.b]\ncomponent = \"{WASM}\"\nroutes = [\"/b\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest.services[0].key_value_stores,
+        ["default", "cache_2", "9-lives"]
+    );
+    assert!(manifest.services[1].key_value_stores.is_empty());
 }

@@ -247,6 +247,6 @@ fn unknown_keys_do_not_suggest_component() {
         error_text("hello", "routes = ['/']\ncompnent = 'x'\n"),
         "deploy of hello:2:1: service.hello.compnent: unknown field `compnent`, expected one of \
          `routes`, `version`, `outbound`, `files`, `sockets`, `publish`, `subscriptions`, \
-         `variables`, `limits`"
+         `variables`, `limits`, `key_value_stores`"
     );
 }
