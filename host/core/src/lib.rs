@@ -17,6 +17,7 @@
 //! - [`policy`]: a service version's grants and limits, computed at load.
 //! - [`limiter`]: memory and CPU-time enforcement inside a store.
 //! - [`concurrency`]: per-service concurrency limit and bounded wait queue.
+//! - [`reuse`]: opt-in reuse of idle instances (`limits.instance_reuse`).
 //! - [`config`]: `wasi:config/store`, serving a service's variables.
 //!
 //! State lives in three tiers, as in Spin and `wasmtime serve`: the
@@ -35,6 +36,7 @@ pub mod limits;
 pub mod messaging;
 pub mod outbound;
 pub mod policy;
+pub mod reuse;
 pub mod runtime;
 pub mod state;
 

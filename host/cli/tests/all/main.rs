@@ -17,6 +17,7 @@ mod observability;
 mod outbound;
 mod pipeline;
 mod refusals;
+mod reuse;
 mod routing;
 mod scaffold;
 mod sdk;
