@@ -24,7 +24,8 @@
 //! [`Runtime`] lives as long as the process; an [`ServiceTemplate`] lives
 //! as long as one version of a service (compiled code, `ProxyPre`, the
 //! allowlists computed from its manifest); an [`InstanceState`] lives for one
-//! request and is dropped with its `Store`.
+//! request and is dropped with its `Store` (or, for a service that opts into
+//! [`reuse`], for at most `limits.instance_reuse` requests in turn).
 #![deny(missing_docs)]
 
 pub mod component;

@@ -6,7 +6,10 @@
 //! response. The guest runs in its own task so it can keep writing the body
 //! after the head has gone out; its store (and so the instance and its pool
 //! slot) is dropped when the guest returns, after it has written its last
-//! body chunk.
+//! body chunk. A service that opts into `limits.instance_reuse` gets an
+//! idle instance of an earlier request instead when one is ready, and hands
+//! its instance back when the guest returns cleanly (see
+//! [`wharf_core::reuse`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
