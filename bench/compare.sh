@@ -11,6 +11,8 @@
 # Full-mode knobs (environment): DUR (wrk -d, default 5s), REPS (interleaved
 # repetitions, default 3; medians are reported), CONNS (default "1 16 64"),
 # WORKLOADS (default "hello work"), SECTIONS (default "load startup idle"),
+# REUSE (default 128: also run Wharf with `limits.instance_reuse = REUSE` and
+# `wasmtime serve --max-instance-reuse-count REUSE`; 0 leaves them out),
 # STARTUP_REPS (default REPS), PROFILE (cargo profile of wharf and the native
 # server: release by default, dev in quick mode, which reuses the build
 # `cargo test` made), CARGO_TARGET_DIR, BENCH_COMMIT (the commit label when
@@ -63,11 +65,14 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
+REUSE=${REUSE:-128}
 SERVERS="wharf wasmtime native"
+[ "$REUSE" = 0 ] || SERVERS="$SERVERS wharf-reuse wasmtime-reuse"
 WASMTIME_NOTE=""
 if [ ! -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; then
     if [ "$QUICK" = 1 ]; then
         SERVERS="wharf native"
+        [ "$REUSE" = 0 ] || SERVERS="$SERVERS wharf-reuse"
         WASMTIME_NOTE="wasmtime serve skipped: $WASMTIME (wasmtime-cli $WASMTIME_VERSION) is not installed; quick mode does not install it"
         echo "==> $WASMTIME_NOTE"
     else
@@ -75,6 +80,9 @@ if [ ! -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"
         cargo install --locked wasmtime-cli --version "$WASMTIME_VERSION" --root "$CACHE"
     fi
 fi
+
+# Startup and idle memory compare the default (fresh-instance) servers only.
+FRESH_SERVERS=$(tr ' ' '\n' <<<"$SERVERS" | grep -v -- -reuse | tr '\n' ' ')
 
 # --- build ------------------------------------------------------------------
 echo "==> building wharf and bench-native ($PROFILE profile) and the guests (release, wasm32-wasip2)"
@@ -132,6 +140,15 @@ start_server() {
                    --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$(( PORT + 1 ))" ;;
         wasmtime) exec "$WASMTIME" serve -S cli=y -C cache-config="$3/wasmtime-cache.toml" \
                    --addr "127.0.0.1:$PORT" "$2" ;;
+        # The same component, opted into instance reuse through its manifest.
+        wharf-reuse)
+            mkdir -p "$3/app"
+            printf '[service.bench]\ncomponent = "%s"\nroutes = ["/..."]\n\n[service.bench.limits]\ninstance_reuse = %s\n' \
+                "$2" "$REUSE" >"$3/app/wharf.toml"
+            RUST_LOG=off exec "$WHARF" up "$3/app/wharf.toml" --state-dir "$3" \
+                   --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$(( PORT + 1 ))" ;;
+        wasmtime-reuse) exec "$WASMTIME" serve -S cli=y -C cache-config="$3/wasmtime-cache.toml" \
+                   --max-instance-reuse-count "$REUSE" --addr "127.0.0.1:$PORT" "$2" ;;
         native) exec "$NATIVE" "127.0.0.1:$PORT" ;;
     esac >"$TMP/server.log" 2>&1 &
     SPID=$!
@@ -248,7 +265,7 @@ STARTUP=$TMP/startup.tsv # server kind rep ms
 if [[ " $SECTIONS " == *" startup "* ]]; then
     echo "==> startup: exec to first 200 for hello, cold (fresh state/cache dir) then warm (same dir), $STARTUP_REPS reps"
     for rep in $(seq 1 "$STARTUP_REPS"); do
-        for server in $SERVERS; do
+        for server in $FRESH_SERVERS; do
             dir=$(new_state_dir "startup-$server")
             for kind in cold warm; do
                 start_server "$server" "$HELLO_WASM" "$dir"
@@ -301,7 +318,7 @@ if [[ " $SECTIONS " == *" idle "* ]]; then
         } >"$app/wharf.toml"
         idle_rss wharf "$app/wharf.toml" "$n"
     done
-    for server in $SERVERS; do
+    for server in $FRESH_SERVERS; do
         [ "$server" = wharf ] || idle_rss "$server" "$HELLO_WASM" 1
     done
 fi
@@ -333,7 +350,10 @@ median() {
 }
 total() { awk -F'\t' -v w="$1" -v c="$2" -v s="$3" -v f="$4" '$1 == w && $2 == c && $3 == s { n += $f } END { print n + 0 }' "$RESULTS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b }'; }
-label() { case "$1" in wharf) echo Wharf ;; wasmtime) echo "wasmtime serve" ;; native) echo "native hyper" ;; esac; }
+label() { case "$1" in wharf) echo Wharf ;; wasmtime) echo "wasmtime serve" ;; native) echo "native hyper" ;;
+                    wharf-reuse) echo "Wharf, reuse $REUSE" ;; wasmtime-reuse) echo "wasmtime serve, reuse $REUSE" ;; esac; }
+# The Wharf row a server is compared with: reuse against reuse.
+peer() { case "$1" in wasmtime-reuse) echo wharf-reuse ;; *) echo wharf ;; esac; }
 
 [ -s "$RESULTS" ] || [ -z "$CONNS" ] || fail "no load run produced a result"
 [ ! -s "$RESULTS" ] || echo "| workload | c | server | req/s | p50 | p99 | errors | peak RSS | CPU % | Wharf / this (req/s) |"
@@ -341,11 +361,11 @@ label() { case "$1" in wharf) echo Wharf ;; wasmtime) echo "wasmtime serve" ;; n
 [ -s "$RESULTS" ] || WORKLOADS=""
 for workload in $WORKLOADS; do
     for c in $CONNS; do
-        w_rps=$(median "$workload" "$c" wharf 5)
         for server in $SERVERS; do
             rps=$(median "$workload" "$c" "$server" 5)
             [ -n "$rps" ] || continue
-            if [ "$server" = wharf ]; then rel=""
+            w_rps=$(median "$workload" "$c" "$(peer "$server")" 5)
+            if [ "$server" = wharf ] || [ "$server" = wharf-reuse ]; then rel=""
             elif [ "$PROFILE" != release ]; then rel="n/a ($PROFILE build)"
             else rel=$(ratio "$w_rps" "$rps"); fi
             printf '| %s | %s | %s | %s | %s | %s | %s | %s MiB | %s | %s |\n' "$workload" "$c" "$(label "$server")" \
@@ -362,7 +382,7 @@ if [ -s "$STARTUP" ]; then
     echo
     echo "| startup (hello, exec → first 200) | cold | warm |"
     echo "|---|---|---|"
-    for server in $SERVERS; do
+    for server in $FRESH_SERVERS; do
         med() { awk -F'\t' -v s="$server" -v k="$1" '$1 == s && $2 == k { print $4 }' "$STARTUP" | sort -g |
                 awk '{ a[NR] = $1 } END { if (NR == 0) print "?"; else if (NR % 2) printf "%.0f ms", a[(NR + 1) / 2]; else printf "%.0f ms", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
         echo "| $(label "$server") | $(med cold) | $(med warm) |"

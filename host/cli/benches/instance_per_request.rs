@@ -1,8 +1,8 @@
 //! In-process cost of one request on the instance-per-request path:
 //! route + new store + instantiate from the pre-instantiated template +
 //! `handle` + collect the response body + drop the instance. No network.
-//! Cases: hello (SDK and plain `wasi` crate), JSON work, and a request that
-//! commits 1 MiB of heap.
+//! Cases: hello (SDK and plain `wasi` crate), hello with opt-in instance
+//! reuse, JSON work, and a request that commits 1 MiB of heap.
 //!
 //! Run with `cargo bench -p wharf --bench instance_per_request`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -59,6 +59,41 @@ fn bench(c: &mut Criterion) {
                     .body(Empty::<Bytes>::new())
                     .unwrap();
                 let res = plain.handle(req).await;
+                assert_eq!(res.status(), 200);
+                res.into_body().collect().await.unwrap();
+            }
+        })
+    });
+
+    // The same component with `limits.instance_reuse = 128`: most requests
+    // skip instantiation and the memory reset (the opt-in fast path).
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("wharf.toml");
+    std::fs::write(
+        &manifest_path,
+        format!(
+            "[service.hello]\ncomponent = {:?}\nroutes = [\"/...\"]\n\n\
+             [service.hello.limits]\ninstance_reuse = 128\n",
+            art::HTTP_HELLO_COMPONENT
+        ),
+    )
+    .unwrap();
+    let reused = {
+        let _guard = rt.enter(); // the idle-instance sweeper runs on `rt`
+        let manifest = Manifest::load(&manifest_path).unwrap();
+        wharf::app::load(&runtime, manifest, wharf_telemetry::Telemetry::disabled())
+            .unwrap()
+            .http
+    };
+    c.bench_function("hello (wasi crate), instance_reuse = 128: handle", |b| {
+        b.to_async(&rt).iter(|| {
+            let reused = reused.clone();
+            async move {
+                let req = http::Request::get("/")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let res = reused.handle(req).await;
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap();
             }

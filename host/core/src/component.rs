@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use wharf_metrics::{Metrics, ServiceMetrics};
 
@@ -19,6 +19,7 @@ use crate::concurrency::ConcurrencyLimit;
 use crate::guest_log::LogTags;
 use crate::limiter::LimitHit;
 use crate::policy::ServicePolicy;
+use crate::reuse::{IdleInstances, Instance};
 use crate::runtime::Runtime;
 use crate::state::InstanceState;
 
@@ -125,6 +126,8 @@ pub struct ServiceTemplate {
     /// CPU-time budget in epoch ticks.
     tick_budget: u64,
     concurrency: ConcurrencyLimit,
+    /// Idle HTTP instances, when the service opted into reuse.
+    idle: Option<Arc<IdleInstances>>,
 }
 
 impl ServiceTemplate {
@@ -200,6 +203,7 @@ impl ServiceTemplate {
             http,
             messaging,
             tick_budget: policy.cpu_ticks(runtime.epoch_tick()),
+            idle: IdleInstances::new(policy.limits.instance_reuse),
             policy,
             concurrency,
         })
@@ -235,6 +239,37 @@ impl ServiceTemplate {
     /// handles messages.
     pub fn messaging(&self) -> Option<&crate::messaging::WasmcloudMessagingPre<InstanceState>> {
         self.messaging.as_ref()
+    }
+
+    /// An instance for one HTTP request: an idle one of this version bound
+    /// to the request when the service reuses instances and one is idle,
+    /// otherwise a [fresh store](Self::new_store) to instantiate.
+    pub fn checkout(
+        &self,
+        request_id: Arc<str>,
+        outbound: crate::outbound::OutboundContext,
+    ) -> anyhow::Result<Instance> {
+        if let Some(mut instance) = self.idle.as_ref().and_then(|idle| idle.take()) {
+            instance.store.data_mut().rebind(request_id, outbound);
+            // The deadline counts from now, not from the last request.
+            instance.store.set_epoch_deadline(1);
+            return Ok(instance);
+        }
+        Ok(Instance::fresh(self.new_store(request_id, outbound)?))
+    }
+
+    /// Hands back an instance whose request ended cleanly (`handle`
+    /// returned, no limit hit); it is kept for the next request if the
+    /// service reuses instances, and dropped otherwise.
+    pub fn check_in(&self, store: Store<InstanceState>, proxy: Proxy, served: u32) {
+        if let Some(idle) = &self.idle {
+            idle.put(store, proxy, served);
+        }
+    }
+
+    /// Instances kept idle for reuse now.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.as_ref().map_or(0, |idle| idle.len())
     }
 
     /// A fresh store for one request: deny-by-default state, the memory

@@ -77,6 +77,17 @@ impl GuestLog {
         }
     }
 
+    /// Tags the lines of the next request an instance serves with its ID;
+    /// a pending partial line is emitted first, under the request that wrote
+    /// it. Only reused instances need this.
+    pub fn retag(&self, request_id: Arc<str>) {
+        let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !buf.pending.is_empty() || buf.truncated {
+            buf.emit();
+        }
+        buf.tags.request_id = request_id;
+    }
+
     fn write_bytes(&self, bytes: &[u8]) {
         // A poisoned lock only means another writer panicked mid-line;
         // the buffer is still a valid byte vector.

@@ -17,13 +17,15 @@
 //! - [`policy`]: a service version's grants and limits, computed at load.
 //! - [`limiter`]: memory and CPU-time enforcement inside a store.
 //! - [`concurrency`]: per-service concurrency limit and bounded wait queue.
+//! - [`reuse`]: opt-in reuse of idle instances (`limits.instance_reuse`).
 //! - [`config`]: `wasi:config/store`, serving a service's variables.
 //!
 //! State lives in three tiers, as in Spin and `wasmtime serve`: the
 //! [`Runtime`] lives as long as the process; an [`ServiceTemplate`] lives
 //! as long as one version of a service (compiled code, `ProxyPre`, the
 //! allowlists computed from its manifest); an [`InstanceState`] lives for one
-//! request and is dropped with its `Store`.
+//! request and is dropped with its `Store` (or, for a service that opts into
+//! [`reuse`], for at most `limits.instance_reuse` requests in turn).
 #![deny(missing_docs)]
 
 pub mod component;
@@ -35,6 +37,7 @@ pub mod limits;
 pub mod messaging;
 pub mod outbound;
 pub mod policy;
+pub mod reuse;
 pub mod runtime;
 pub mod state;
 

@@ -29,6 +29,9 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
+    /// The guest's stdout and stderr, kept to retag them when a reused
+    /// instance serves its next request.
+    logs: [GuestLog; 2],
     config: ConfigVariables,
     messaging: Option<crate::messaging::MessagingContext>,
     key_value: wharf_keyvalue::KeyValueGrants,
@@ -49,10 +52,14 @@ impl InstanceState {
         outbound: crate::outbound::OutboundContext,
     ) -> anyhow::Result<Self> {
         let service = tags.service.clone();
+        let logs = [
+            GuestLog::new(tags.clone(), GuestStream::Stdout),
+            GuestLog::new(tags, GuestStream::Stderr),
+        ];
         let mut builder = WasiCtx::builder();
         builder
-            .stdout(GuestLog::new(tags.clone(), GuestStream::Stdout))
-            .stderr(GuestLog::new(tags, GuestStream::Stderr))
+            .stdout(logs[0].clone())
+            .stderr(logs[1].clone())
             .envs(&policy.env);
         for grant in policy.files.iter() {
             let perms = if grant.writable {
@@ -105,6 +112,7 @@ impl InstanceState {
                 metadata: outbound.message_metadata.clone(),
             });
         Ok(Self {
+            logs,
             messaging,
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
@@ -124,6 +132,34 @@ impl InstanceState {
             tick_budget,
             limit_hit: None,
         })
+    }
+
+    /// Readies a reused instance's state for its next request: that
+    /// request's ID on log lines and outbound calls, its trace context, and
+    /// a fresh CPU-time budget. Grants are the version's and do not change.
+    pub(crate) fn rebind(
+        &mut self,
+        request_id: Arc<str>,
+        outbound: crate::outbound::OutboundContext,
+    ) {
+        for log in &self.logs {
+            log.retag(request_id.clone());
+        }
+        if let Some(messaging) = &mut self.messaging {
+            messaging.reply_to = outbound.reply_to.clone();
+            messaging.propagate = outbound.propagate.clone();
+            messaging.metadata = outbound.message_metadata.clone();
+        }
+        self.hooks.context = outbound;
+        self.ticks = 0;
+        self.limit_hit = None;
+    }
+
+    /// Whether the guest left nothing behind in the resource table (no
+    /// open stream, body or pollable): only such an instance is reused, so
+    /// a request can never pick up a handle of an earlier one.
+    pub(crate) fn is_quiescent(&self) -> bool {
+        self.table.is_empty()
     }
 
     /// Which limit ended the instance, if one did.

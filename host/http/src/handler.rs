@@ -6,7 +6,10 @@
 //! response. The guest runs in its own task so it can keep writing the body
 //! after the head has gone out; its store (and so the instance and its pool
 //! slot) is dropped when the guest returns, after it has written its last
-//! body chunk.
+//! body chunk. A service that opts into `limits.instance_reuse` gets an
+//! idle instance of an earlier request instead when one is ready, and hands
+//! its instance back when the guest returns cleanly (see
+//! [`wharf_core::reuse`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +25,7 @@ use wharf_core::concurrency::Rejected;
 use wharf_core::outbound::{
     InternalDispatch, InternalResponse, OutboundContext, Propagate, internal_service,
 };
+use wharf_core::reuse::Instance;
 use wharf_core::{LimitHit, ServiceTemplate};
 
 use wharf_metrics::{EndReason, Metrics, RequestMetrics};
@@ -498,8 +502,12 @@ impl Call<'_> {
                 request_bytes,
             )
         });
-        let mut store = template
-            .new_store(request_id, outbound)
+        let Instance {
+            mut store,
+            proxy,
+            served,
+        } = template
+            .checkout(request_id, outbound)
             .map_err(Failure::Guest)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let guest_req = store
@@ -521,20 +529,41 @@ impl Call<'_> {
             let _permit = permit;
             let run = async {
                 let result = async {
-                    let started = Instant::now();
-                    let Some(pre) = task_template.http() else {
-                        return Err(wasmtime::Error::msg("the service exports no HTTP handler"));
+                    let proxy = match proxy {
+                        Some(proxy) => {
+                            lifecycle.reused();
+                            proxy
+                        }
+                        None => {
+                            let started = Instant::now();
+                            let Some(pre) = task_template.http() else {
+                                return Err(wasmtime::Error::msg(
+                                    "the service exports no HTTP handler",
+                                ));
+                            };
+                            let proxy = pre.instantiate_async(&mut store).await?;
+                            lifecycle.instantiated(started.elapsed());
+                            proxy
+                        }
                     };
-                    let proxy = pre.instantiate_async(&mut store).await?;
-                    lifecycle.instantiated(started.elapsed());
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, guest_req, out)
-                        .await
+                        .await?;
+                    Ok(proxy)
                 }
                 .await;
                 let limit = store.data().limit_hit();
+                let (result, proxy) = match result {
+                    Ok(proxy) => (Ok(()), Some(proxy)),
+                    Err(e) => (Err(e), None),
+                };
                 lifecycle.ended(&result, limit, store.data().peak_memory());
+                // Only an instance whose request ended cleanly may serve
+                // another; a trapped or limited one is dropped here.
+                if let (Some(proxy), None) = (proxy, limit) {
+                    task_template.check_in(store, proxy, served + 1);
+                }
                 (result, limit)
             };
             tokio::select! {
@@ -642,6 +671,14 @@ impl InstanceLifecycle {
             reason: None,
             peak_memory: 0,
         }
+    }
+
+    /// The request runs on an idle instance of an earlier request.
+    fn reused(&mut self) {
+        self.created = true;
+        let m = self.template.service_metrics();
+        m.instance_reuses.inc();
+        m.instances_live.inc();
     }
 
     fn instantiated(&mut self, took: std::time::Duration) {

@@ -474,6 +474,13 @@ impl Differ {
             &c.max_request_body_bytes,
             |b| size(*b),
         );
+        // Reuse is a widening: more requests share one instance's memory.
+        self.limit(
+            "instance_reuse",
+            &a.instance_reuse,
+            &c.instance_reuse,
+            u32::to_string,
+        );
         self.limit(
             "max_response_body",
             &Bound::from(a.max_response_body_bytes),

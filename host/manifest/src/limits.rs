@@ -21,6 +21,9 @@ pub const DEFAULT_MAX_QUEUED: u32 = 100;
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default largest request body accepted (413 past it).
 pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 128 * 1024 * 1024;
+/// Default number of requests one instance serves: one, so every request
+/// gets a fresh instance and no request can see another's memory.
+pub const DEFAULT_INSTANCE_REUSE: u32 = 1;
 
 /// The limits one service runs under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,13 @@ pub struct Limits {
     pub max_request_body_bytes: u64,
     /// Largest response body sent, if limited.
     pub max_response_body_bytes: Option<u64>,
+    /// Requests one instance may serve, one after another, before it is
+    /// dropped. 1 (the default) is a fresh instance per request. More is an
+    /// opt-in trade of isolation for speed: requests of the *same* service
+    /// then share the instance's memory (globals, heap, caches), so one
+    /// request can see what an earlier one left behind. Instances of
+    /// different services never share anything either way.
+    pub instance_reuse: u32,
 }
 
 impl Default for Limits {
@@ -54,6 +64,7 @@ impl Default for Limits {
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
             max_response_body_bytes: None,
+            instance_reuse: DEFAULT_INSTANCE_REUSE,
         }
     }
 }

@@ -162,6 +162,7 @@ pub(crate) struct RawLimits {
     pub(crate) queue_timeout: Option<Spanned<String>>,
     pub(crate) max_request_body: Option<Spanned<String>>,
     pub(crate) max_response_body: Option<Spanned<String>>,
+    pub(crate) instance_reuse: Option<Spanned<u32>>,
 }
 
 /// The value of `component`: a path string or a `{ cargo = "dir" }` table.

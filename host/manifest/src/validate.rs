@@ -803,6 +803,16 @@ impl<'a> Validator<'a> {
                 "max_concurrent must be at least 1",
             );
         }
+        if let Some(reuse) = &raw.instance_reuse
+            && *reuse.get_ref() == 0
+        {
+            ok = false;
+            self.problems.report(
+                reuse.span(),
+                at.key("instance_reuse"),
+                "instance_reuse must be at least 1 (1 = a fresh instance per request)",
+            );
+        }
         if let Some(memory) = memory
             && memory > u64::from(u32::MAX) + 1
         {
@@ -826,6 +836,9 @@ impl<'a> Validator<'a> {
             queue_timeout: queue_timeout.unwrap_or(defaults.queue_timeout),
             max_request_body_bytes: max_request_body.unwrap_or(defaults.max_request_body_bytes),
             max_response_body_bytes: max_response_body,
+            instance_reuse: raw
+                .instance_reuse
+                .map_or(defaults.instance_reuse, |v| *v.get_ref()),
         })
     }
 

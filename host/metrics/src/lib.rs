@@ -64,6 +64,7 @@ pub struct Metrics {
     pub http_request_body_bytes: IntCounterVec,
     pub http_response_body_bytes: IntCounterVec,
     pub instantiations: IntCounterVec,
+    pub instance_reuses: IntCounterVec,
     pub instantiation_duration: HistogramVec,
     pub instances_live: IntGaugeVec,
     pub instance_ends: IntCounterVec,
@@ -145,6 +146,11 @@ impl Metrics {
             instantiations: register!(counter(
                 "wharf_instantiations_total",
                 "Component instances created (one per request).",
+                SV,
+            )?),
+            instance_reuses: register!(counter(
+                "wharf_instance_reuses_total",
+                "Requests served by a reused instance (services with limits.instance_reuse > 1).",
                 SV,
             )?),
             instantiation_duration: register!(histogram(
@@ -328,6 +334,7 @@ impl EndReason {
 pub struct ServiceMetrics {
     pub requests: RequestMetrics,
     pub instantiations: IntCounter,
+    pub instance_reuses: IntCounter,
     pub instantiation_duration: Histogram,
     pub instances_live: IntGauge,
     pub instance_peak_memory: Histogram,
@@ -378,6 +385,7 @@ impl Metrics {
         ServiceMetrics {
             requests: self.requests(service, version),
             instantiations: self.instantiations.with_label_values(&sv),
+            instance_reuses: self.instance_reuses.with_label_values(&sv),
             instantiation_duration: self.instantiation_duration.with_label_values(&sv),
             instances_live: self.instances_live.with_label_values(&[service]),
             instance_peak_memory: self.instance_peak_memory.with_label_values(&sv),

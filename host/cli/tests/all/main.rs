@@ -20,6 +20,7 @@ mod oci;
 mod outbound;
 mod pipeline;
 mod refusals;
+mod reuse;
 mod routing;
 mod scaffold;
 mod sdk;

@@ -316,7 +316,8 @@ fn larger_limits_are_widened_and_escalate() {
     let diff = diff(
         "[limits]\nmax_response_body = '2MiB'\n",
         "[limits]\nmemory = '256MiB'\ncpu_time = '10s'\ntimeout = '1m'\nmax_concurrent = 200\n\
-         max_queued = 1000\nqueue_timeout = '5500ms'\nmax_request_body = '1GiB'\n",
+         max_queued = 1000\nqueue_timeout = '5500ms'\nmax_request_body = '1GiB'\n\
+         instance_reuse = 128\n",
     );
     assert_eq!(
         lines(&diff),
@@ -334,6 +335,8 @@ fn larger_limits_are_widened_and_escalate() {
                 "~ limits.max_request_body 128 MiB -> 1 GiB (more)".to_owned(),
                 true
             ),
+            // Reusing instances weakens isolation between requests.
+            ("~ limits.instance_reuse 1 -> 128 (more)".to_owned(), true),
             (
                 "~ limits.max_response_body 2 MiB -> unlimited (more)".to_owned(),
                 true

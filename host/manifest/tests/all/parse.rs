@@ -506,6 +506,7 @@ max_queued = 0
 queue_timeout = "100ms"
 max_request_body = "1KiB"
 max_response_body = "2MiB"
+instance_reuse = 128
 "#
     ))
     .unwrap_or_else(|e| panic!("{e}"));
@@ -531,6 +532,7 @@ max_response_body = "2MiB"
     assert_eq!(l.queue_timeout, std::time::Duration::from_millis(100));
     assert_eq!(l.max_request_body_bytes, 1024);
     assert_eq!(l.max_response_body_bytes, Some(2 * 1024 * 1024));
+    assert_eq!(l.instance_reuse, 128);
 }
 
 #[test]
@@ -543,6 +545,8 @@ fn absent_limits_take_the_documented_defaults() {
         manifest.services[0].limits,
         wharf_manifest::Limits::default()
     );
+    // A fresh instance per request unless the service opts into reuse.
+    assert_eq!(manifest.services[0].limits.instance_reuse, 1);
     assert!(manifest.services[0].files.is_empty());
     assert!(manifest.services[0].sockets.is_empty());
     assert!(manifest.services[0].variables.is_empty());
