@@ -53,11 +53,13 @@ use std::sync::Arc;
 pub mod backend;
 pub mod embedded;
 pub mod host;
+pub mod lazy;
 pub mod nats;
 
 pub use backend::{Backend, KeyPage, Swap};
 pub use embedded::EmbeddedBackend;
 pub use host::{KeyValueView, add_to_linker};
+pub use lazy::EmbeddedOnFirstUse;
 pub use nats::NatsBackend;
 
 /// The sizes the host accepts; bigger requests get `error::other` naming
