@@ -3,16 +3,20 @@
 //! The per-request path does only what must be done per request: pick the
 //! service, create a store, instantiate from the service's pre-instantiated
 //! template, hand the request to the guest and wait for it to set the
-//! response. The guest runs in its own task so it can keep writing the body
-//! after the head has gone out; its store (and so the instance and its pool
-//! slot) is dropped when the guest returns, after it has written its last
-//! body chunk. A service that opts into `limits.instance_reuse` gets an
+//! response. The guest runs inline in the request's task until the head is
+//! set; if it is still writing its body then, it moves to a task of its own
+//! so it can keep writing after the head has gone out. Its store (and so the
+//! instance and its pool slot) is dropped when the guest returns, after it
+//! has written its last body chunk. A service that opts into `limits.instance_reuse` gets an
 //! idle instance of an earlier request instead when one is ready, and hands
 //! its instance back when the guest returns cleanly (see
 //! [`wharf_core::reuse`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -438,27 +442,6 @@ enum TaskEnd {
     Retired,
 }
 
-/// Aborts the guest's task if the request is abandoned before the guest
-/// answers (the client went away): the guest stops at its next epoch
-/// yield instead of spinning on for nobody.
-struct AbortOnDrop(Option<tokio::task::AbortHandle>);
-
-impl AbortOnDrop {
-    /// The guest answered: from now on it finishes writing its body even if
-    /// nobody waits for this handle.
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-        }
-    }
-}
-
 /// One call into a service: the request's per-call context.
 struct Call<'a> {
     template: &'a Arc<ServiceTemplate>,
@@ -524,7 +507,12 @@ impl Call<'_> {
         let timeout = limits.timeout;
         let task_template = template.clone();
         let mut lifecycle = InstanceLifecycle::start(template);
-        let task = tokio::task::spawn(async move {
+        // The guest runs inline in this request's task until it has set the
+        // response head: a small answer is usually written, finished and
+        // the instance dropped (or handed back) in the same poll, with no
+        // task spawned and no cross-task wake-up. A guest still writing its
+        // body then carries on in a task of its own.
+        let mut guest: Pin<Box<dyn Future<Output = TaskEnd> + Send>> = Box::pin(async move {
             // Held until the guest is done, body included.
             let _permit = permit;
             let run = async {
@@ -580,11 +568,37 @@ impl Call<'_> {
                 }
             }
         });
-        let mut abort = AbortOnDrop(Some(task.abort_handle()));
 
-        match receiver.await {
-            Ok(Ok(response)) => {
-                abort.disarm();
+        // Dropping `guest` before the head (the client went away) stops the
+        // guest at its next yield and drops its instance.
+        let mut receiver = receiver;
+        let mut end = None;
+        let head = std::future::poll_fn(|cx| {
+            if end.is_none()
+                && let Poll::Ready(ended) = guest.as_mut().poll(cx)
+            {
+                end = Some(ended);
+            }
+            match Pin::new(&mut receiver).poll(cx) {
+                Poll::Ready(head) => Poll::Ready(Some(head)),
+                // Ended without a response (the sender is in the store and
+                // normally dropped with it; never wait on a kept instance).
+                Poll::Pending if end.is_some() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        // The guest answered but is not done (a streamed body, work after
+        // the response): let it finish on its own, as before.
+        let finish_alone = |end: &Option<TaskEnd>, guest| {
+            if end.is_none() {
+                tokio::spawn(guest);
+            }
+        };
+
+        match head {
+            Some(Ok(Ok(response))) => {
+                finish_alone(&end, guest);
                 // A guest that failed because we cut its oversized body off
                 // answers 5xx; the client needs to hear why.
                 if body_exceeded.load(Ordering::Acquire) && response.status().is_server_error() {
@@ -606,7 +620,8 @@ impl Call<'_> {
                 };
                 Ok(response)
             }
-            Ok(Err(code)) => {
+            Some(Ok(Err(code))) => {
+                finish_alone(&end, guest);
                 if body_exceeded.load(Ordering::Acquire) {
                     return Err(Failure::BodyTooLarge);
                 }
@@ -614,28 +629,30 @@ impl Call<'_> {
                     "guest answered with error code {code:?}"
                 )))
             }
-            // The sender is dropped with the store without a response: the task
-            // tells why.
-            Err(_) => {
-                let end = task.await;
-                abort.disarm();
+            // The sender was dropped without a response: how the guest
+            // ended tells why.
+            Some(Err(_)) | None => {
+                let end = match end {
+                    Some(end) => end,
+                    None => guest.await,
+                };
                 if body_exceeded.load(Ordering::Acquire) {
                     return Err(Failure::BodyTooLarge);
                 }
                 match end {
-                    Ok(TaskEnd::TimedOut) => Err(Failure::Timeout),
-                    Ok(TaskEnd::Retired) => Err(Failure::Retired),
-                    Ok(TaskEnd::Returned(_, Some(LimitHit::CpuTime))) => Err(Failure::CpuTime),
-                    Ok(TaskEnd::Returned(result, Some(LimitHit::Memory))) => {
+                    TaskEnd::TimedOut => Err(Failure::Timeout),
+                    TaskEnd::Retired => Err(Failure::Retired),
+                    TaskEnd::Returned(_, Some(LimitHit::CpuTime)) => Err(Failure::CpuTime),
+                    TaskEnd::Returned(result, Some(LimitHit::Memory)) => {
                         Err(Failure::Memory(result.err().map_or_else(
                             || anyhow::anyhow!("returned without a response"),
                             anyhow::Error::from,
                         )))
                     }
-                    Ok(TaskEnd::Returned(Ok(()), None)) => Err(Failure::Guest(anyhow::anyhow!(
+                    TaskEnd::Returned(Ok(()), None) => Err(Failure::Guest(anyhow::anyhow!(
                         "guest returned without setting a response"
                     ))),
-                    Ok(TaskEnd::Returned(Err(e), None)) => {
+                    TaskEnd::Returned(Err(e), None) => {
                         if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
                             .is_some()
                         {
@@ -643,9 +660,6 @@ impl Call<'_> {
                         }
                         Err(Failure::Guest(anyhow::Error::from(e)))
                     }
-                    Err(join) => Err(Failure::Guest(
-                        anyhow::Error::from(join).context("guest task failed"),
-                    )),
                 }
             }
         }
@@ -653,7 +667,7 @@ impl Call<'_> {
 }
 
 /// Counts one instance from creation to end. Dropped after creation
-/// without an end reason (the task was aborted because its client left),
+/// without an end reason (the guest was dropped because its client left),
 /// it counts as `aborted`. An instance that was never created (no pool
 /// slot) is not counted at all: that request is counted as rejected.
 struct InstanceLifecycle {
