@@ -25,6 +25,7 @@ fn app(runtime: &Runtime, component: &str) -> Arc<HttpApp> {
 }
 
 fn bench(c: &mut Criterion) {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -581,9 +581,12 @@ impl Call<'_> {
             }
             match Pin::new(&mut receiver).poll(cx) {
                 Poll::Ready(head) => Poll::Ready(Some(head)),
-                // Ended without a response (the sender is in the store and
-                // normally dropped with it; never wait on a kept instance).
-                Poll::Pending if end.is_some() => Poll::Ready(None),
+                // The guest is done, so the answer, if any, is already in
+                // the channel: `poll` can still say Pending when this task
+                // has used up its tokio budget running the guest, and
+                // `try_recv` does not ask the budget. Nothing there means
+                // the guest ended without a response.
+                Poll::Pending if end.is_some() => Poll::Ready(receiver.try_recv().ok().map(Ok)),
                 Poll::Pending => Poll::Pending,
             }
         })
