@@ -25,39 +25,28 @@ fi
 #   JetStream, `-js`, and a store directory of their own);
 # - docker-registry (package `docker-registry`, the CNCF distribution
 #   registry), which the OCI tests start on loopback ports of their own
-#   (host/cli/tests/all/oci.rs).
+#   (host/cli/tests/all/oci.rs);
+# - systemd-analyze (package `systemd`) verifies deploy/systemd/wharf.service
+#   (it works without systemd running as PID 1), and strace (package
+#   `strace`) records the system calls the host makes, which the unit's
+#   filter must allow.
 # nats-server installs into /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin"
+# tool -> the Debian package that provides it
+tools=(promtool:prometheus nats-server:nats-server docker-registry:docker-registry
+       systemd-analyze:systemd strace:strace)
 missing=()
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
-command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+for entry in "${tools[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    for tool in promtool nats-server docker-registry; do
-        command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
-    done
-fi
-
-# For deploy/systemd/wharf.service: systemd-analyze (package `systemd`)
-# verifies the unit (it works without systemd running as PID 1), and strace
-# (package `strace`) records the system calls the host makes, which the
-# unit's filter must allow.
-deploy_missing=()
-command -v systemd-analyze >/dev/null 2>&1 || deploy_missing+=(systemd)
-command -v strace >/dev/null 2>&1 || deploy_missing+=(strace)
-if [ ${#deploy_missing[@]} -gt 0 ]; then
-    echo "==> installing Debian packages: ${deploy_missing[*]}"
-    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${deploy_missing[@]}" >/dev/null
-    for tool in systemd-analyze strace; do
-        command -v "$tool" >/dev/null 2>&1 || { echo "$tool still missing" >&2; exit 1; }
+    for entry in "${tools[@]}"; do
+        command -v "${entry%%:*}" >/dev/null 2>&1 || { echo "${entry%%:*} still missing" >&2; exit 1; }
     done
 fi
 

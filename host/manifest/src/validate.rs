@@ -793,25 +793,25 @@ impl<'a> Validator<'a> {
         let cpu_time = duration(self, &raw.cpu_time, "cpu_time");
         let timeout = duration(self, &raw.timeout, "timeout");
         let queue_timeout = duration(self, &raw.queue_timeout, "queue_timeout");
-        if let Some(max) = &raw.max_concurrent
-            && *max.get_ref() == 0
-        {
-            ok = false;
-            self.problems.report(
-                max.span(),
-                at.key("max_concurrent"),
-                "max_concurrent must be at least 1",
-            );
-        }
-        if let Some(reuse) = &raw.instance_reuse
-            && *reuse.get_ref() == 0
-        {
-            ok = false;
-            self.problems.report(
-                reuse.span(),
-                at.key("instance_reuse"),
-                "instance_reuse must be at least 1 (1 = a fresh instance per request)",
-            );
+        let counts = [
+            (&raw.max_concurrent, "max_concurrent", ""),
+            (
+                &raw.instance_reuse,
+                "instance_reuse",
+                " (1 = a fresh instance per request)",
+            ),
+        ];
+        for (value, key, hint) in counts {
+            if let Some(value) = value
+                && *value.get_ref() == 0
+            {
+                ok = false;
+                self.problems.report(
+                    value.span(),
+                    at.key(key),
+                    format!("{key} must be at least 1{hint}"),
+                );
+            }
         }
         if let Some(memory) = memory
             && memory > u64::from(u32::MAX) + 1
