@@ -7,10 +7,10 @@
 //! set; if it is still writing its body then, it moves to a task of its own
 //! so it can keep writing after the head has gone out. Its store (and so the
 //! instance and its pool slot) is dropped when the guest returns, after it
-//! has written its last body chunk. A service that opts into `limits.instance_reuse` gets an
-//! idle instance of an earlier request instead when one is ready, and hands
-//! its instance back when the guest returns cleanly (see
-//! [`wharf_core::reuse`]).
+//! has written its last body chunk. A service that opts into
+//! `limits.instance_reuse` gets an idle instance of an earlier request
+//! instead when one is ready, and hands its instance back when the guest
+//! returns cleanly (see [`wharf_core::reuse`]).
 
 use std::future::Future;
 use std::pin::Pin;
