@@ -267,11 +267,6 @@ impl ServiceTemplate {
         }
     }
 
-    /// Instances kept idle for reuse now.
-    pub fn idle_instances(&self) -> usize {
-        self.idle.as_ref().map_or(0, |idle| idle.len())
-    }
-
     /// A fresh store for one request: deny-by-default state, the memory
     /// limiter, and an epoch callback that yields to other tasks at every
     /// tick and interrupts the guest once its CPU-time budget is spent.

@@ -53,11 +53,6 @@ impl Instance {
             served: 0,
         }
     }
-
-    /// Whether this request reuses an instance.
-    pub fn is_reused(&self) -> bool {
-        self.proxy.is_some()
-    }
 }
 
 struct Idle {
@@ -127,16 +122,6 @@ impl IdleInstances {
             served,
             since: Instant::now(),
         });
-    }
-
-    /// Instances idle now.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no instance is idle.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
