@@ -7,23 +7,16 @@ use std::sync::Arc;
 
 use wharf_keyvalue::{Backend, EmbeddedOnFirstUse, NatsBackend};
 
-/// Opens the backend for a host with `nats` (its URL, if any) and
-/// `state_dir`.
-///
-/// # Errors
-///
-/// When NATS cannot be reached. The embedded database is opened on first
-/// use; failing to open it (another host has the same state directory open)
-/// fails that guest call, with the reason in the host log.
-pub async fn open(nats: Option<&str>, state_dir: &Path) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(match nats {
-        Some(url) => {
-            let backend = NatsBackend::connect(url).await?;
-            println!("Key-value stores in NATS JetStream at {url}");
-            Arc::new(backend)
+/// The backend for a host connected to NATS through `nats` (the broker's
+/// connection, if any), else with its state in `state_dir`.
+pub fn open(nats: Option<async_nats::Client>, state_dir: &Path) -> Arc<dyn Backend> {
+    match nats {
+        Some(client) => {
+            println!("Key-value stores in NATS JetStream");
+            Arc::new(NatsBackend::new(client))
         }
         // Opened when a guest first uses a store, so a host whose services
         // have none never locks the database file.
         None => Arc::new(EmbeddedOnFirstUse::new(state_dir.to_path_buf())),
-    })
+    }
 }

@@ -110,7 +110,7 @@ impl Cluster {
         }
         let host_id = host_id::load_or_create(state_dir)?;
         let js = jetstream::new(client);
-        let deployments = open_kv(
+        let deployments = wharf_messaging::jetstream::open_key_value(
             &js,
             kv::Config {
                 bucket: format!("wharf-{name}-deployments"),
@@ -120,7 +120,7 @@ impl Cluster {
             },
         )
         .await?;
-        let hosts = open_kv(
+        let hosts = wharf_messaging::jetstream::open_key_value(
             &js,
             kv::Config {
                 bucket: format!("wharf-{name}-hosts"),
@@ -285,45 +285,6 @@ impl Cluster {
         }
         hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
         Ok(hosts)
-    }
-}
-
-/// Opens bucket `config.bucket`, creating it if it does not exist.
-///
-/// The bucket's stream is created directly, with the settings
-/// `create_key_value` would use: that call first reads the account's
-/// JetStream info, whose format changed in NATS server 2.10 and which
-/// async-nats 0.51 cannot read from a 2.9 server.
-async fn open_kv(js: &jetstream::Context, config: kv::Config) -> anyhow::Result<kv::Store> {
-    let bucket = config.bucket.clone();
-    if let Ok(store) = js.get_key_value(&bucket).await {
-        return Ok(store);
-    }
-    let stream = jetstream::stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some(config.description),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: config.history.max(1),
-        max_age: config.max_age,
-        storage: jetstream::stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        num_replicas: 1,
-        discard: jetstream::stream::DiscardPolicy::New,
-        ..Default::default()
-    };
-    match js.create_stream(stream).await {
-        Ok(_) => js
-            .get_key_value(&bucket)
-            .await
-            .with_context(|| format!("cannot open the key-value bucket `{bucket}`")),
-        // Another host created it first.
-        Err(create) => js.get_key_value(&bucket).await.map_err(|_| {
-            anyhow::Error::new(create).context(format!(
-                "cannot open or create the key-value bucket `{bucket}` (is JetStream enabled on the NATS server?)"
-            ))
-        }),
     }
 }
 

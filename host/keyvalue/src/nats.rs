@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
-use async_nats::jetstream::stream;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,36 +74,16 @@ impl NatsBackend {
             return Ok(bucket.clone());
         }
         let name = format!("{BUCKET_PREFIX}{store}");
-        let bucket = match self.jetstream.get_key_value(&name).await {
-            Ok(bucket) => bucket,
-            Err(_) => {
-                // The stream a key-value bucket is made of, created
-                // directly: async-nats's `create_key_value` first reads the
-                // account info in a shape older servers (Debian's 2.9)
-                // do not send. Same settings as async-nats's buckets.
-                self.jetstream
-                    .get_or_create_stream(stream::Config {
-                        name: format!("KV_{name}"),
-                        description: Some(format!("Wharf key-value store `{store}`")),
-                        subjects: vec![format!("$KV.{name}.>")],
-                        max_messages_per_subject: 1,
-                        storage: stream::StorageType::File,
-                        allow_rollup: true,
-                        deny_delete: true,
-                        allow_direct: true,
-                        discard: stream::DiscardPolicy::New,
-                        num_replicas: 1,
-                        ..Default::default()
-                    })
-                    .await
-                    .with_context(|| {
-                        format!("cannot create the JetStream key-value bucket `{name}` (is JetStream enabled on the server?)")
-                    })?;
-                self.jetstream.get_key_value(&name).await.with_context(|| {
-                    format!("cannot open the JetStream key-value bucket `{name}`")
-                })?
-            }
-        };
+        let bucket = wharf_messaging::jetstream::open_key_value(
+            &self.jetstream,
+            kv::Config {
+                bucket: name,
+                description: format!("Wharf key-value store `{store}`"),
+                history: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
         buckets.insert(store.to_owned(), bucket.clone());
         Ok(bucket)
     }

@@ -19,6 +19,7 @@
 
 pub mod broker;
 pub mod embedded;
+pub mod jetstream;
 pub mod message;
 pub mod nats;
 pub mod subject;

@@ -112,7 +112,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             }
             None => Arc::new(EmbeddedBroker::new()),
         };
-        let cluster = match (&args.cluster, nats_client) {
+        let cluster = match (&args.cluster, nats_client.clone()) {
             (Some(name), Some(client)) => {
                 let cluster = Cluster::join(client, name, &state_dir)
                     .await
@@ -134,7 +134,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     Arc::new(FileComponentStore::open(&state_dir)?),
                 ),
             };
-        runtime.set_key_value(crate::key_value::open(args.nats.as_deref(), &state_dir).await?)?;
+        runtime.set_key_value(crate::key_value::open(nats_client, &state_dir))?;
         let http = HttpApp::new(
             RouteTable::default(),
             metrics.clone(),
