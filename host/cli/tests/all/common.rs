@@ -408,3 +408,12 @@ pub async fn fetch(client: &reqwest::Client, url: &str) -> (u16, bytes::Bytes) {
     let status = response.status().as_u16();
     (status, response.bytes().await.unwrap())
 }
+
+/// Whether the component at `path` names `interface` anywhere (imports and
+/// exports are listed by name in the component's binary).
+pub fn mentions(path: &str, interface: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(interface.len())
+        .any(|w| w == interface.as_bytes())
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, client};
+use crate::common::{ChildHost, client, mentions};
 
 // `messaging.rs` loads the same file, but keeps its module private.
 #[allow(clippy::duplicate_mod)]
@@ -504,15 +504,6 @@ async fn the_url_shortener_example_keeps_links_across_a_restart() {
         .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["id"], "3");
-}
-
-/// Whether the component at `path` names `interface` anywhere (imports are
-/// listed by name in the component's binary).
-fn mentions(path: &str, interface: &str) -> bool {
-    let bytes = std::fs::read(path).unwrap();
-    bytes
-        .windows(interface.len())
-        .any(|w| w == interface.as_bytes())
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, TestApp, client};
+use crate::common::{ChildHost, TestApp, client, mentions};
 
 // `messaging.rs` loads the same file, but keeps its module private.
 #[allow(clippy::duplicate_mod)]
@@ -342,15 +342,6 @@ async fn the_sdk_publishes_requests_replies_and_reads_metadata() {
         })
     })
     .await;
-}
-
-/// Whether the component at `path` names `interface` anywhere (imports and
-/// exports are listed by name in the component's binary).
-fn mentions(path: &str, interface: &str) -> bool {
-    let bytes = std::fs::read(path).unwrap();
-    bytes
-        .windows(interface.len())
-        .any(|w| w == interface.as_bytes())
 }
 
 #[test]
