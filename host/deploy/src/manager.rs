@@ -53,10 +53,6 @@ use crate::error::DeployError;
 use crate::record::{AutoRollback, CanaryRecord, DeploymentRecord, ServiceRecord, VersionRecord};
 use crate::store::{ComponentStore, DeploymentStore, RecordConflict};
 
-/// The manifest's default version label; a deploy without a label of its
-/// own is named after its digest instead.
-const DEFAULT_VERSION: &str = "dev";
-
 /// How often the deployer samples request counters (for requests/s and
 /// the canary watch).
 const TICK: Duration = Duration::from_secs(1);
@@ -433,7 +429,9 @@ impl Deployer {
         };
         let spec = parse_section(service, &version)?;
         if version.version.is_empty() {
-            version.version = if !section_given || spec.version == DEFAULT_VERSION {
+            // The manifest's default label: a deploy without a label of its own is
+            // named after its digest instead.
+            version.version = if !section_given || spec.version == wharf_manifest::DEFAULT_VERSION {
                 request.digest.short()
             } else {
                 spec.version.clone()
@@ -1593,14 +1591,7 @@ fn check_weight(weight: u8) -> Result<(), DeployError> {
 }
 
 fn check_label(label: &str) -> Result<(), DeployError> {
-    let ok = !label.is_empty() && label.len() <= 64 && label.chars().all(|c| c.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(DeployError::BadRequest(format!(
-            "version label `{label}` must be 1 to 64 printable characters without spaces"
-        )))
-    }
+    wharf_manifest::check_version_label(label).map_err(DeployError::BadRequest)
 }
 
 fn check_header(header: Option<String>) -> Result<Option<String>, DeployError> {

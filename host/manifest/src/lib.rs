@@ -159,6 +159,7 @@ mod raw;
 mod route;
 mod topic;
 mod validate;
+mod version;
 
 use std::fs;
 use std::io;
@@ -175,6 +176,7 @@ pub use topic::{
     MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject, topic_pattern_covers,
     topic_pattern_matches,
 };
+pub use version::{DEFAULT_VERSION, MAX_VERSION_LEN, check_version_label};
 
 /// The manifest's file name, looked for by [`Manifest::load`] in a directory.
 pub const MANIFEST_FILE_NAME: &str = "wharf.toml";
@@ -348,7 +350,7 @@ impl Manifest {
                 name: service_name_from(&stem),
                 component: ComponentSource::File(file.clone()),
                 routes: vec![Route::Prefix(String::new())],
-                version: validate::DEFAULT_VERSION.to_owned(),
+                version: version::DEFAULT_VERSION.to_owned(),
                 outbound: Vec::new(),
                 files: Vec::new(),
                 sockets: Vec::new(),

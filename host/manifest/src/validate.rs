@@ -38,12 +38,6 @@ use crate::{ComponentSource, Manifest, ManifestError, OciReference, Route, Servi
 /// which are limited to 63 bytes.
 pub(crate) const MAX_SERVICE_NAME_LEN: usize = 63;
 
-/// Longest accepted `version` label, in characters.
-const MAX_VERSION_LEN: usize = 64;
-
-/// Default `version` label.
-pub(crate) const DEFAULT_VERSION: &str = "dev";
-
 /// Longest accepted `queue_group`, in characters.
 const MAX_QUEUE_GROUP_LEN: usize = 64;
 
@@ -339,7 +333,7 @@ impl<'a> Validator<'a> {
                 valid &= self.version(&version, &at.key("version"));
                 version.into_inner()
             }
-            None => DEFAULT_VERSION.to_owned(),
+            None => crate::version::DEFAULT_VERSION.to_owned(),
         };
 
         let outbound_at = at.key("outbound");
@@ -407,19 +401,13 @@ impl<'a> Validator<'a> {
     }
 
     fn version(&mut self, version: &Spanned<String>, at: &KeyPath) -> bool {
-        let text = version.get_ref();
-        let chars = text.chars().count();
-        let problem = if text.is_empty() {
-            "version must not be empty".to_owned()
-        } else if chars > MAX_VERSION_LEN {
-            format!("version is {chars} characters long; at most {MAX_VERSION_LEN} are allowed")
-        } else if text.chars().any(char::is_whitespace) {
-            format!("version `{text}` must not contain whitespace")
-        } else {
-            return true;
-        };
-        self.problems.report(version.span(), at, problem);
-        false
+        match crate::version::check_version_label(version.get_ref()) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.problems.report(version.span(), at, problem);
+                false
+            }
+        }
     }
 
     fn files(&mut self, raw: Vec<Spanned<RawFile>>, at: &KeyPath) -> Option<Vec<FileGrant>> {

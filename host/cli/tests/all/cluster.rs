@@ -13,14 +13,14 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, client, run_wharf_env};
+use crate::common::{ChildHost, assert_ok, client, run_wharf_env, wharf_admin};
 
 // Also loaded by `messaging` and `pipeline`; each test module keeps its own.
 #[allow(clippy::duplicate_mod)]
 #[path = "../../../messaging/tests/support/nats_server.rs"]
 mod nats_server;
 
-const TOKEN: &str = "test-admin-token";
+use crate::common::ADMIN_TOKEN as TOKEN;
 const CLUSTER: &str = "t";
 const V1_BODY: &str = "hello from http_hello\n";
 const V2_BODY: &str = "Hello from Wharf!\n";
@@ -114,18 +114,6 @@ impl Cluster {
     }
 }
 
-fn wharf(host: &ChildHost, args: &[&str]) -> (i32, String, String) {
-    let admin = format!("http://{}", host.admin);
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend_from_slice(&["--admin", &admin]);
-    run_wharf_env(&all, &[("WHARF_ADMIN_TOKEN", TOKEN)])
-}
-
-#[track_caller]
-fn assert_ok((code, out, err): &(i32, String, String)) {
-    assert_eq!(*code, 0, "stdout:\n{out}\nstderr:\n{err}");
-}
-
 async fn body(host: &ChildHost, path: &str) -> Result<(u16, String), String> {
     let r = client()
         .get(host.url(path))
@@ -182,7 +170,7 @@ fn hosts_of(cluster: &Cluster) -> Vec<&ChildHost> {
 
 /// The JSON of `wharf ps --cluster --json` through `host`.
 fn ps_cluster(host: &ChildHost) -> serde_json::Value {
-    let out = wharf(host, &["ps", "--cluster", "--json"]);
+    let out = wharf_admin(host, &["ps", "--cluster", "--json"]);
     assert_ok(&out);
     serde_json::from_str(&out.1).unwrap()
 }
@@ -215,7 +203,7 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
 
     // Deploy through the second host; every host serves v2 by itself.
     let out = tokio::task::block_in_place(|| {
-        wharf(
+        wharf_admin(
             hosts[1],
             &[
                 "deploy",
@@ -256,7 +244,7 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
             host.admin
         );
     }
-    let table = tokio::task::block_in_place(|| wharf(hosts[0], &["ps", "--cluster"]));
+    let table = tokio::task::block_in_place(|| wharf_admin(hosts[0], &["ps", "--cluster"]));
     assert_ok(&table);
     for (id, _) in web_versions(&last) {
         assert!(table.1.contains(&id), "{}", table.1);
@@ -264,7 +252,7 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
     assert!(table.1.contains("LAST HEARTBEAT"), "{}", table.1);
 
     // Rollback through the third host: cluster-wide.
-    let out = tokio::task::block_in_place(|| wharf(hosts[2], &["rollback", "web"]));
+    let out = tokio::task::block_in_place(|| wharf_admin(hosts[2], &["rollback", "web"]));
     assert_ok(&out);
     eventually(CONVERGE_SECS, "all three hosts serve v1 again", || {
         all_serve(&hosts, "/", V1_BODY)
@@ -275,7 +263,7 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
     // another, promoted through the third: each is a record change every
     // host applies.
     let out = tokio::task::block_in_place(|| {
-        wharf(
+        wharf_admin(
             hosts[0],
             &[
                 "deploy",
@@ -300,8 +288,9 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
     })
     .await;
     assert!(all_serve(&hosts, "/", V1_BODY).await);
-    let out =
-        tokio::task::block_in_place(|| wharf(hosts[1], &["traffic", "web", "--canary", "100"]));
+    let out = tokio::task::block_in_place(|| {
+        wharf_admin(hosts[1], &["traffic", "web", "--canary", "100"])
+    });
     assert_ok(&out);
     eventually(
         CONVERGE_SECS,
@@ -309,7 +298,7 @@ async fn one_deploy_reaches_every_host_and_ps_cluster_shows_them() {
         || all_serve(&hosts, "/", V2_BODY),
     )
     .await;
-    let out = tokio::task::block_in_place(|| wharf(hosts[2], &["promote", "web"]));
+    let out = tokio::task::block_in_place(|| wharf_admin(hosts[2], &["promote", "web"]));
     assert_ok(&out);
     eventually(CONVERGE_SECS, "every host runs v3 as stable", || async {
         for host in &hosts {
@@ -364,7 +353,7 @@ async fn a_cluster_wide_swap_under_load_has_no_failed_requests() {
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = tokio::task::block_in_place(|| {
-        wharf(
+        wharf_admin(
             hosts[0],
             &[
                 "deploy",
@@ -432,7 +421,7 @@ async fn a_killed_host_converges_on_restart_and_a_late_host_on_start() {
 
     // A deploy while it is down reaches the two others…
     let out = tokio::task::block_in_place(|| {
-        wharf(
+        wharf_admin(
             alive[0],
             &[
                 "deploy",
@@ -494,7 +483,7 @@ async fn concurrent_deploys_through_two_hosts_both_land() {
     let (a, b) = tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
             let a = s.spawn(|| {
-                wharf(
+                wharf_admin(
                     hosts[0],
                     &[
                         "deploy",
@@ -506,7 +495,7 @@ async fn concurrent_deploys_through_two_hosts_both_land() {
                 )
             });
             let b = s.spawn(|| {
-                wharf(
+                wharf_admin(
                     hosts[1],
                     &[
                         "deploy",
@@ -631,7 +620,7 @@ async fn a_component_whose_bytes_do_not_match_its_digest_is_refused() {
     // A real deploy of those bytes replaces the planted copy, and every host
     // converges past the bad revision.
     let out = tokio::task::block_in_place(|| {
-        wharf(
+        wharf_admin(
             hosts[1],
             &[
                 "deploy",
@@ -680,7 +669,7 @@ async fn hosts_keep_converging_after_the_nats_server_restarts() {
     let deadline = Instant::now() + Duration::from_secs(CONVERGE_SECS);
     loop {
         let out = tokio::task::block_in_place(|| {
-            wharf(
+            wharf_admin(
                 hosts[0],
                 &[
                     "deploy",
@@ -762,7 +751,7 @@ async fn cluster_mode_refuses_bad_setups_with_clear_errors() {
 
     // A host that is not in a cluster says so.
     let single = ChildHost::start(app.path(), &[]);
-    let (code, _, err) = tokio::task::block_in_place(|| wharf(&single, &["ps", "--cluster"]));
+    let (code, _, err) = tokio::task::block_in_place(|| wharf_admin(&single, &["ps", "--cluster"]));
     assert_ne!(code, 0);
     assert!(err.contains("not part of a cluster"), "{err}");
 }

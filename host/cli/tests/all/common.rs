@@ -21,6 +21,9 @@ use wharf_manifest::Manifest;
 use wharf_metrics::Metrics;
 use wharf_telemetry::Telemetry;
 
+/// The admin token every [`ChildHost`] is started with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 /// A manifest written to a temporary folder.
 pub struct TestApp {
     pub dir: tempfile::TempDir,
@@ -189,7 +192,7 @@ impl ChildHost {
             .env("RUST_LOG", "info")
             // A fixed token keeps concurrent hosts from racing to create one
             // in a shared state directory; tests that need another pass it.
-            .env("WHARF_ADMIN_TOKEN", "test-admin-token")
+            .env("WHARF_ADMIN_TOKEN", ADMIN_TOKEN)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -416,4 +419,48 @@ pub fn mentions(path: &str, interface: &str) -> bool {
     bytes
         .windows(interface.len())
         .any(|w| w == interface.as_bytes())
+}
+
+/// Asserts that a [`run_wharf`] result exited 0, showing its output if not.
+#[track_caller]
+pub fn assert_ok((code, out, err): &(i32, String, String)) {
+    assert_eq!(*code, 0, "stdout:\n{out}\nstderr:\n{err}");
+}
+
+/// `wharf <args> --admin <host's admin address>` with the host's token.
+pub fn wharf_admin(host: &ChildHost, args: &[&str]) -> (i32, String, String) {
+    let admin = format!("http://{}", host.admin);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend_from_slice(&["--admin", &admin]);
+    run_wharf_env(&all, &[("WHARF_ADMIN_TOKEN", ADMIN_TOKEN)])
+}
+
+/// Waits until `check` holds (or fails after `secs`).
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the first `/metrics` line of `host` that starts with
+/// `needle` (a metric name with its labels), or 0 when there is none yet.
+pub async fn metric(host: &ChildHost, needle: &str) -> f64 {
+    let text = client()
+        .get(host.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, client, run_wharf_env};
+use crate::common::{ChildHost, assert_ok, client, run_wharf_env, wharf_admin};
 
-const TOKEN: &str = "test-admin-token";
+use crate::common::ADMIN_TOKEN as TOKEN;
 const V1_BODY: &str = "hello from http_hello\n";
 const V2_BODY: &str = "Hello from Wharf!\n";
 
@@ -36,22 +36,10 @@ fn start_host(dir: &Path, state: &Path, extra: &[&str]) -> ChildHost {
 }
 
 /// Runs a `wharf` admin command against `host`.
-fn wharf(host: &ChildHost, args: &[&str]) -> (i32, String, String) {
-    let admin = format!("http://{}", host.admin);
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend_from_slice(&["--admin", &admin]);
-    run_wharf_env(&all, &[("WHARF_ADMIN_TOKEN", TOKEN)])
-}
-
 fn deploy(host: &ChildHost, component: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["deploy", "web", component];
     args.extend_from_slice(extra);
-    wharf(host, &args)
-}
-
-#[track_caller]
-fn assert_ok((code, out, err): &(i32, String, String)) {
-    assert_eq!(*code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    wharf_admin(host, &args)
 }
 
 async fn body(host: &ChildHost, path: &str) -> (u16, String) {
@@ -278,23 +266,23 @@ async fn rollback_returns_to_the_previous_version() {
     ));
     assert_eq!(body(&host, "/").await.1, V2_BODY);
 
-    let out = wharf(&host, &["rollback", "web"]);
+    let out = wharf_admin(&host, &["rollback", "web"]);
     assert_ok(&out);
     assert!(out.1.contains("serving v1"), "{}", out.1);
     assert_eq!(body(&host, "/").await.1, V1_BODY);
 
     // Nothing earlier than v1.
-    let (code, _, err) = wharf(&host, &["rollback", "web"]);
+    let (code, _, err) = wharf_admin(&host, &["rollback", "web"]);
     assert_eq!(code, 1);
     assert!(err.contains("no earlier version"), "{err}");
     assert_eq!(body(&host, "/").await.1, V1_BODY);
 
-    let (code, _, err) = wharf(&host, &["rollback", "nope"]);
+    let (code, _, err) = wharf_admin(&host, &["rollback", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no service `nope`"), "{err}");
 
     // `wharf ps` shows the table.
-    let (code, out, _) = wharf(&host, &["ps"]);
+    let (code, out, _) = wharf_admin(&host, &["ps"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("SERVICE") && out.contains("web") && out.contains("v1"),
@@ -343,11 +331,11 @@ async fn a_ten_percent_canary_gets_about_ten_percent() {
         "no v2 series"
     );
 
-    let (code, out, _) = wharf(&host, &["ps"]);
+    let (code, out, _) = wharf_admin(&host, &["ps"]);
     assert_eq!(code, 0);
     assert!(out.contains("v2 10%"), "{out}");
 
-    assert_ok(&wharf(&host, &["promote", "web"]));
+    assert_ok(&wharf_admin(&host, &["promote", "web"]));
     for _ in 0..10 {
         assert_eq!(body(&host, "/").await.1, V2_BODY);
     }
@@ -479,7 +467,7 @@ async fn the_last_committed_deployment_survives_restarts_and_sigkill() {
         art::EXAMPLE_HELLO_COMPONENT,
         &["--version", "v2"],
     ));
-    assert_ok(&wharf(
+    assert_ok(&wharf_admin(
         &host,
         &["deploy", "api", art::EXAMPLE_JSON_API_COMPONENT],
     ));
@@ -506,7 +494,7 @@ async fn the_last_committed_deployment_survives_restarts_and_sigkill() {
         "{metrics}"
     );
     // The previous version comes back on rollback after a restart, too.
-    assert_ok(&wharf(&host, &["rollback", "web"]));
+    assert_ok(&wharf_admin(&host, &["rollback", "web"]));
     assert_eq!(body(&host, "/").await.1, V1_BODY);
 }
 
@@ -570,15 +558,15 @@ async fn remove_takes_a_service_out_of_service() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let host = start_host(dir.path(), &state, &[]);
-    assert_ok(&wharf(
+    assert_ok(&wharf_admin(
         &host,
         &["deploy", "api", art::EXAMPLE_JSON_API_COMPONENT],
     ));
     assert_eq!(body(&host, "/api/health").await.0, 200);
-    assert_ok(&wharf(&host, &["rm", "api"]));
+    assert_ok(&wharf_admin(&host, &["rm", "api"]));
     // `/...` of `web` catches it now.
     assert_eq!(body(&host, "/api/health").await.1, V1_BODY);
-    let (code, _, err) = wharf(&host, &["rm", "api"]);
+    let (code, _, err) = wharf_admin(&host, &["rm", "api"]);
     assert_eq!(code, 1);
     assert!(err.contains("no service `api`"), "{err}");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, client};
+use crate::common::{ChildHost, client, eventually, metric};
 
 #[path = "../../../messaging/tests/support/nats_server.rs"]
 mod nats_server;
@@ -40,34 +40,9 @@ fn received(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Waits until `check` holds (or fails after `secs`).
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn get(host: &ChildHost, path: &str) -> (u16, String) {
     let r = client().get(host.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-async fn metric(host: &ChildHost, needle: &str) -> f64 {
-    let text = client()
-        .get(host.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 struct App {

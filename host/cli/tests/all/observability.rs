@@ -10,7 +10,7 @@ use wharf_test_artifacts as art;
 
 use crate::common::{ChildHost, Recorder, TestApp, client, fetch, run_wharf_env};
 
-const TOKEN: &str = "test-admin-token";
+use crate::common::ADMIN_TOKEN as TOKEN;
 
 pub async fn scrape(host: &ChildHost) -> Scrape {
     let text = client()

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use sha2::Digest as _;
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, client, run_wharf_env};
+use crate::common::{ChildHost, assert_ok, client, run_wharf_env};
 
-const TOKEN: &str = "test-admin-token";
+use crate::common::ADMIN_TOKEN as TOKEN;
 const V1_BODY: &str = "hello from http_hello\n";
 const V2_BODY: &str = "Hello from Wharf!\n";
 
@@ -269,11 +269,6 @@ fn push(registry: &Registry, cache: &Path, component: &str, tag: &str) -> String
     let (code, out, err) = wharf(cache, &["push", component, &target]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     out.trim().to_owned()
-}
-
-#[track_caller]
-fn assert_ok((code, out, err): &(i32, String, String)) {
-    assert_eq!(*code, 0, "stdout:\n{out}\nstderr:\n{err}");
 }
 
 async fn body(host: &ChildHost) -> (u16, String) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wharf_test_artifacts as art;
 
-use crate::common::{ChildHost, TestApp, client, mentions};
+use crate::common::{ChildHost, TestApp, client, eventually, mentions, metric};
 
 // `messaging.rs` loads the same file, but keeps its module private.
 #[allow(clippy::duplicate_mod)]
@@ -76,15 +76,6 @@ fn example_manifest(keep: &[&str]) -> String {
     out
 }
 
-/// Waits until `check` holds (or fails after `secs`).
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `POST /shop/orders` with `order`; returns the status and JSON body.
 async fn place_order(host: &ChildHost, order: &Value) -> (u16, Value) {
     let r = client()
@@ -120,22 +111,6 @@ fn created(status: u16, body: &Value, sku: &str, qty: u64) -> String {
     let id = body["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("ord-"), "{id}");
     id
-}
-
-async fn metric(host: &ChildHost, needle: &str) -> f64 {
-    let text = client()
-        .get(host.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
