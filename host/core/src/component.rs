@@ -4,14 +4,22 @@
 //! load, so the per-request path is only "new store, instantiate from the
 //! template, call". Anything wrong with a component is found here too and
 //! reported as a [`LoadError`] that names the problem: not Wasm, a core
-//! module instead of a component, an import the host does not provide, or no
-//! `wasi:http/incoming-handler` export.
+//! module instead of a component, an import the host does not provide, a
+//! WASI 0.3 pre-release, or no HTTP handler export.
+//!
+//! The [`GuestAbi`] of an HTTP service is decided here too, once per
+//! version: a component exporting `wasi:http/incoming-handler@0.2.x` is a
+//! WASI 0.2 service, one exporting `wasi:http/handler@0.3.x` a WASI 0.3
+//! service. The triggers dispatch on that value instead of looking at
+//! exports per request.
 
 use std::sync::Arc;
 
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::handler::Proxy;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use wharf_metrics::{Metrics, ServiceMetrics};
 
@@ -23,8 +31,46 @@ use crate::reuse::{IdleInstances, Instance};
 use crate::runtime::Runtime;
 use crate::state::InstanceState;
 
-/// The export every HTTP service must provide (any 0.2.x minor version).
+/// The export of a WASI 0.2 HTTP service (any 0.2.x minor version).
 pub const INCOMING_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2.x";
+
+/// The export of a WASI 0.3 HTTP service (any 0.3.x minor version).
+pub const HANDLER_EXPORT_P3: &str = "wasi:http/handler@0.3.x";
+
+/// The WASI 0.3 release the host implements (wasmtime 48's `p3` WIT); a
+/// component importing any later 0.3.x minor runs too, a pre-release
+/// (`0.3.0-rc-…`) does not.
+pub const WASI_P3_VERSION: &str = "0.3.0";
+
+/// How a service version's HTTP handler is called: chosen once at load from
+/// what the component exports, pre-instantiated, and dispatched on per
+/// request.
+pub enum GuestAbi {
+    /// WASI 0.2: `wasi:http/incoming-handler@0.2.x`, one synchronous call
+    /// per request that answers through a `response-outparam`.
+    HttpP2(ProxyPre<InstanceState>),
+    /// WASI 0.3: `wasi:http/handler@0.3.x`, an async export that returns the
+    /// response and may keep running (streaming its body) afterwards.
+    HttpP3(ServicePre<InstanceState>),
+}
+
+impl GuestAbi {
+    /// Instantiates the handler in `store`.
+    pub async fn instantiate(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<Proxy> {
+        Ok(match self {
+            GuestAbi::HttpP2(pre) => Proxy::P2(pre.instantiate_async(store).await?),
+            GuestAbi::HttpP3(pre) => Proxy::P3(pre.instantiate_async(store).await?),
+        })
+    }
+
+    /// The WASI release this ABI belongs to, for logs and `wharf ps`.
+    pub fn wasi(&self) -> &'static str {
+        match self {
+            GuestAbi::HttpP2(_) => "0.2",
+            GuestAbi::HttpP3(_) => "0.3",
+        }
+    }
+}
 
 /// The export a service with subscriptions must provide.
 pub const MESSAGE_HANDLER_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
@@ -57,7 +103,7 @@ pub enum LoadError {
     },
     /// The component imports something this host does not provide.
     #[error(
-        "{origin} imports `{import}`, which this host does not provide{detail}; Wharf provides WASI 0.2 (wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)"
+        "{origin} imports `{import}`, which this host does not provide{detail}; Wharf provides WASI 0.2 and 0.3 (wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)"
     )]
     MissingImport {
         /// Where the bytes came from.
@@ -67,7 +113,33 @@ pub enum LoadError {
         /// Extra detail from the type checker (e.g. a type mismatch), if any.
         detail: String,
     },
-    /// The component exports no HTTP handler.
+    /// The component is built against a pre-release of WASI 0.3.
+    #[error(
+        "{origin} {direction} `{name}`, from the WASI 0.3 pre-release {version}; this host implements WASI {implemented} (any 0.3.x release runs, pre-releases do not): rebuild it with a toolchain for WASI 0.3.0 or later (e.g. the `wasip3` crate 0.9+)"
+    )]
+    PreRelease {
+        /// Where the bytes came from.
+        origin: String,
+        /// `imports` or `exports`.
+        direction: &'static str,
+        /// The pre-release interface, e.g. `wasi:http/types@0.3.0-rc-2026-03-15`.
+        name: String,
+        /// Its version, e.g. `0.3.0-rc-2026-03-15`.
+        version: String,
+        /// The WASI 0.3 version the host implements ([`WASI_P3_VERSION`]).
+        implemented: &'static str,
+    },
+    /// The component exports no HTTP handler of either WASI release.
+    #[error(
+        "{origin} does not export `{INCOMING_HANDLER_EXPORT}` (WASI 0.2) or `{HANDLER_EXPORT_P3}` (WASI 0.3), which its manifest entry needs (it exports: {found})"
+    )]
+    NoHttpHandler {
+        /// Where the bytes came from.
+        origin: String,
+        /// What the component does export, comma-separated.
+        found: String,
+    },
+    /// The component does not export what its manifest entry needs.
     #[error(
         "{origin} does not export `{expected}`, which its manifest entry needs (it exports: {found})"
     )]
@@ -118,8 +190,8 @@ pub struct ServiceTemplate {
     /// This version's metric handles, resolved once.
     service_metrics: ServiceMetrics,
     engine: wasmtime::Engine,
-    /// The HTTP entry point, when the service has routes.
-    http: Option<ProxyPre<InstanceState>>,
+    /// The HTTP entry point and its ABI, when the component exports one.
+    http: Option<GuestAbi>,
     /// The message entry point, when the service has subscriptions.
     messaging: Option<crate::messaging::WasmcloudMessagingPre<InstanceState>>,
     policy: ServicePolicy,
@@ -160,16 +232,20 @@ impl ServiceTemplate {
         policy.key_value = policy.key_value.with_backend(runtime.key_value().cloned());
         let origin = origin.to_string();
         let exports = Exports::of(runtime, component);
+        if let Some(error) = exports.pre_release(&origin) {
+            return Err(error);
+        }
         let serves_http = policy.serves_http;
         let handles_messages = !policy.subscriptions.is_empty();
-        if serves_http && !exports.http {
-            return Err(exports.missing(&origin, INCOMING_HANDLER_EXPORT));
+        let has_http = exports.http.is_some();
+        if (serves_http || !handles_messages) && !has_http {
+            return Err(LoadError::NoHttpHandler {
+                found: exports.found(),
+                origin,
+            });
         }
         if handles_messages && !exports.messaging {
             return Err(exports.missing(&origin, MESSAGE_HANDLER_EXPORT));
-        }
-        if !serves_http && !handles_messages && !exports.http {
-            return Err(exports.missing(&origin, INCOMING_HANDLER_EXPORT));
         }
         let instance_pre = runtime
             .linker()
@@ -179,10 +255,14 @@ impl ServiceTemplate {
             origin: origin.clone(),
             reason: one_line(&e),
         };
-        let http = if exports.http {
-            Some(ProxyPre::new(instance_pre.clone()).map_err(link)?)
-        } else {
-            None
+        let http = match exports.http {
+            Some(HttpExport::P2) => Some(GuestAbi::HttpP2(
+                ProxyPre::new(instance_pre.clone()).map_err(link)?,
+            )),
+            Some(HttpExport::P3) => Some(GuestAbi::HttpP3(
+                ServicePre::new(instance_pre.clone()).map_err(link)?,
+            )),
+            None => None,
         };
         let messaging = if exports.messaging {
             Some(crate::messaging::WasmcloudMessagingPre::new(instance_pre).map_err(link)?)
@@ -229,9 +309,9 @@ impl ServiceTemplate {
         &self.identity
     }
 
-    /// The pre-instantiated component's HTTP entry point, if it serves
-    /// HTTP.
-    pub fn http(&self) -> Option<&ProxyPre<InstanceState>> {
+    /// The pre-instantiated component's HTTP entry point and its ABI, if it
+    /// serves HTTP.
+    pub fn http(&self) -> Option<&GuestAbi> {
         self.http.as_ref()
     }
 
@@ -351,28 +431,80 @@ fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The entry points a component exports.
+/// Which HTTP handler a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HttpExport {
+    P2,
+    P3,
+}
+
+/// The entry points a component exports, and what it imports.
 struct Exports {
     names: Vec<String>,
-    http: bool,
+    imports: Vec<String>,
+    http: Option<HttpExport>,
     messaging: bool,
 }
 
 impl Exports {
     fn of(runtime: &Runtime, component: &Component) -> Self {
-        let names: Vec<String> = component
-            .component_type()
+        let ty = component.component_type();
+        let names: Vec<String> = ty
             .exports(runtime.engine())
             .map(|(name, _)| name.to_string())
             .collect();
+        let imports = ty
+            .imports(runtime.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports_release = |prefix: &str| {
+            names.iter().any(|name| {
+                name.strip_prefix(prefix)
+                    .is_some_and(|patch| !patch.contains('-'))
+            })
+        };
+        // A component exporting both is served as WASI 0.3, as `wasmtime
+        // serve` does.
+        let http = if exports_release("wasi:http/handler@0.3.") {
+            Some(HttpExport::P3)
+        } else if exports_release("wasi:http/incoming-handler@0.2.") {
+            Some(HttpExport::P2)
+        } else {
+            None
+        };
         Self {
-            http: names
-                .iter()
-                .any(|name| name.starts_with("wasi:http/incoming-handler@0.2.")),
+            http,
             messaging: names
                 .iter()
                 .any(|name| name == "wasmcloud:messaging/handler@0.2.0"),
             names,
+            imports,
+        }
+    }
+
+    /// The refusal of a component that imports or exports a WASI 0.3
+    /// pre-release interface (`wasi:…@0.3.0-rc-…`): its types predate the
+    /// release, so it would fail to link, or worse, link and misbehave.
+    fn pre_release(&self, origin: &str) -> Option<LoadError> {
+        let imports = self.imports.iter().map(|name| ("imports", name));
+        let exports = self.names.iter().map(|name| ("exports", name));
+        imports.chain(exports).find_map(|(direction, name)| {
+            let version = wasi_p3_pre_release(name)?;
+            Some(LoadError::PreRelease {
+                origin: origin.to_string(),
+                direction,
+                name: name.clone(),
+                version: version.to_string(),
+                implemented: WASI_P3_VERSION,
+            })
+        })
+    }
+
+    fn found(&self) -> String {
+        if self.names.is_empty() {
+            "nothing".to_string()
+        } else {
+            self.names.join(", ")
         }
     }
 
@@ -380,13 +512,17 @@ impl Exports {
         LoadError::MissingExport {
             origin: origin.to_string(),
             expected,
-            found: if self.names.is_empty() {
-                "nothing".to_string()
-            } else {
-                self.names.join(", ")
-            },
+            found: self.found(),
         }
     }
+}
+
+/// The version of a `wasi:` interface name that is a 0.3 pre-release
+/// (`wasi:http/types@0.3.0-rc-2026-03-15` → `0.3.0-rc-2026-03-15`).
+fn wasi_p3_pre_release(name: &str) -> Option<&str> {
+    let (interface, version) = name.split_once('@')?;
+    (interface.starts_with("wasi:") && version.starts_with("0.3.") && version.contains('-'))
+        .then_some(version)
 }
 
 /// wasmtime reports a missing import as "component imports instance `X`,
@@ -431,4 +567,23 @@ fn one_line(error: &wasmtime::Error) -> String {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wasi_p3_pre_release;
+
+    #[test]
+    fn only_wasi_0_3_pre_releases_are_pre_releases() {
+        assert_eq!(
+            wasi_p3_pre_release("wasi:http/types@0.3.0-rc-2026-03-15"),
+            Some("0.3.0-rc-2026-03-15")
+        );
+        assert_eq!(wasi_p3_pre_release("wasi:http/types@0.3.0"), None);
+        assert_eq!(wasi_p3_pre_release("wasi:http/handler@0.3.2"), None);
+        // WASI 0.2 drafts (wasi:config, wasi:keyvalue) are their own matter.
+        assert_eq!(wasi_p3_pre_release("wasi:config/store@0.2.0-draft"), None);
+        assert_eq!(wasi_p3_pre_release("acme:x/y@0.3.0-rc-1"), None);
+        assert_eq!(wasi_p3_pre_release("wasi:http/types"), None);
+    }
 }

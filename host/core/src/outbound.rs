@@ -152,7 +152,19 @@ impl WasiHttpHooks for OutboundHooks {
                     error.inc();
                     return Err(HttpError::DestinationNotFound);
                 };
-                let call = dispatch(request);
+                // The callee runs in a task of its own: polled inside the
+                // caller's store (a WASI 0.3 caller polls this from its
+                // store's event loop), its own store would be entered
+                // recursively, which wasmtime refuses.
+                // Dropped with the caller, it stops the callee as before.
+                let call = async move {
+                    let mut task = AbortOnDrop(tokio::spawn(dispatch(request)));
+                    (&mut task.0).await.unwrap_or_else(|_| {
+                        Err(HttpError::InternalError(Some(
+                            "the called service's task failed".to_string(),
+                        )))
+                    })
+                };
                 let response = match first_byte {
                     Some(limit) => match tokio::time::timeout(limit, call).await {
                         Ok(response) => response,
@@ -189,5 +201,14 @@ impl WasiHttpHooks for OutboundHooks {
                 }
             }
         })
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

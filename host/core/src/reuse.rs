@@ -8,7 +8,8 @@
 //! a later request can see what an earlier one left in the instance's
 //! memory. Instances are never shared between services or versions, and
 //! never serve two requests at once (a `wasi:http@0.2` handler cannot be
-//! re-entered).
+//! re-entered; a WASI 0.3 instance is reused the same way, one request
+//! after another, once the previous request's tasks have all exited).
 //!
 //! An instance goes back to the idle list only when its request ended
 //! cleanly: `handle` returned without a trap and without hitting a limit,
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
-use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::handler::Proxy;
 
 use crate::state::InstanceState;
 

@@ -42,8 +42,9 @@ pub struct Runtime {
     engine: Engine,
     metrics: Arc<Metrics>,
     epoch_tick: Duration,
-    /// Every WASI 0.2 interface plus `wasi:http`, linked once and shared by
-    /// every service: what a guest may actually *do* is decided by its
+    /// Every WASI 0.2 and WASI 0.3 interface plus `wasi:http` of both,
+    /// linked once and shared by every service (a WASI 0.3 component built
+    /// by Rust std or CPython imports WASI 0.2 as well): what a guest may actually *do* is decided by its
     /// per-instance state, not by which functions exist.
     linker: Linker<InstanceState>,
     limits: InstanceLimits,
@@ -68,6 +69,12 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:http")?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link WASI 0.3")?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link wasi:http 0.3")?;
         let ticker = EpochTicker::spawn(engine.clone(), config.epoch_tick)?;
         crate::messaging::add_to_linker(&mut linker, InstanceState::messaging_view)
             .context("failed to link wasmcloud:messaging")?;
@@ -168,6 +175,9 @@ const MEMORY_KEEP_RESIDENT: usize = 1024 * 1024;
 fn engine_config(limits: &InstanceLimits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // WASI 0.3 (`future`, `stream`, async lifts and lowers) runs on the
+    // component model's async ABI; WASI 0.2 components are unaffected.
+    config.wasm_component_model_async(true);
     // Epoch interruption is how a guest that never calls the host still
     // yields to other requests (and, later, how CPU limits are enforced).
     config.epoch_interruption(true);

@@ -11,6 +11,15 @@
 //! `limits.instance_reuse` gets an idle instance of an earlier request
 //! instead when one is ready, and hands its instance back when the guest
 //! returns cleanly (see [`wharf_core::reuse`]).
+//!
+//! Both WASI releases take this path; only the call itself differs, chosen
+//! by the version's [`GuestAbi`] (decided at load). A WASI 0.2 guest answers
+//! through a `response-outparam` from one synchronous call. A WASI 0.3 guest
+//! runs inside the store's concurrent event loop (`run_concurrent`): its
+//! async `handle` returns the response, and the loop keeps running until
+//! every task of the instance has exited, which is how a body it is still
+//! writing reaches the client. Permit, limits, timeout, body limits,
+//! outcome and metrics are the same code for both.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,14 +32,21 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use wasmtime::Store;
+use wasmtime::component::Resource;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::handler::Proxy;
+use wasmtime_wasi_http::p2::bindings::http::types::{
+    ErrorCode as P2ErrorCode, IncomingRequest, ResponseOutparam, Scheme,
+};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wharf_core::component::GuestAbi;
 use wharf_core::concurrency::Rejected;
 use wharf_core::outbound::{
     InternalDispatch, InternalResponse, OutboundContext, Propagate, internal_service,
 };
 use wharf_core::reuse::Instance;
-use wharf_core::{LimitHit, ServiceTemplate};
+use wharf_core::{InstanceState, LimitHit, ServiceTemplate};
 
 use wharf_metrics::{EndReason, Metrics, RequestMetrics};
 use wharf_telemetry::{Telemetry, TraceContext};
@@ -493,15 +509,7 @@ impl Call<'_> {
             .checkout(request_id, outbound)
             .map_err(Failure::Guest)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let guest_req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)
-            .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
-        let out = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
+        let call = GuestCall::prepare(template, &mut store, req, sender)
             .map_err(|e| Failure::Guest(anyhow::Error::from(e)))?;
 
         let timeout = limits.timeout;
@@ -524,20 +532,17 @@ impl Call<'_> {
                         }
                         None => {
                             let started = Instant::now();
-                            let Some(pre) = task_template.http() else {
+                            let Some(abi) = task_template.http() else {
                                 return Err(wasmtime::Error::msg(
                                     "the service exports no HTTP handler",
                                 ));
                             };
-                            let proxy = pre.instantiate_async(&mut store).await?;
+                            let proxy = abi.instantiate(&mut store).await?;
                             lifecycle.instantiated(started.elapsed());
                             proxy
                         }
                     };
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut store, guest_req, out)
-                        .await?;
+                    call.run(&mut store, &proxy).await?;
                     Ok(proxy)
                 }
                 .await;
@@ -665,6 +670,100 @@ impl Call<'_> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where a guest's answer goes: the response head (its body streams on), or
+/// the error code it answered with.
+type Answer = tokio::sync::oneshot::Sender<Result<Response<HyperOutgoingBody>, P2ErrorCode>>;
+
+/// One request made ready for its guest's ABI, before the guest runs.
+enum GuestCall {
+    /// `wasi:http/incoming-handler@0.2.x`: the request and the outparam the
+    /// guest answers through, already in the store's table.
+    P2 {
+        request: Resource<IncomingRequest>,
+        out: Resource<ResponseOutparam>,
+    },
+    /// `wasi:http/handler@0.3.x`: the request, the future that reports how
+    /// its body was consumed, and where the answer goes.
+    P3 {
+        request: wasmtime_wasi_http::p3::Request,
+        request_io: Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>,
+        answer: Answer,
+    },
+}
+
+impl GuestCall {
+    fn prepare<B>(
+        template: &ServiceTemplate,
+        store: &mut Store<InstanceState>,
+        req: Request<B>,
+        answer: Answer,
+    ) -> wasmtime::Result<Self>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        match template.http() {
+            Some(GuestAbi::HttpP2(_)) => {
+                let mut http = store.data_mut().http();
+                let request = http.new_incoming_request(Scheme::Http, req)?;
+                let out = http.new_response_outparam(answer)?;
+                Ok(GuestCall::P2 { request, out })
+            }
+            Some(GuestAbi::HttpP3(_)) => {
+                let http = store.data_mut().http();
+                let (request, request_io) =
+                    wasmtime_wasi_http::p3::Request::from_http(http.hooks, req);
+                Ok(GuestCall::P3 {
+                    request,
+                    request_io: Box::pin(request_io),
+                    answer,
+                })
+            }
+            None => Err(wasmtime::Error::msg("the service exports no HTTP handler")),
+        }
+    }
+
+    /// Calls the guest's handler and runs it until it has returned (WASI
+    /// 0.2) or until every task of the instance has exited (WASI 0.3).
+    async fn run(self, store: &mut Store<InstanceState>, proxy: &Proxy) -> wasmtime::Result<()> {
+        match (self, proxy) {
+            (GuestCall::P2 { request, out }, Proxy::P2(proxy)) => {
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(store, request, out)
+                    .await
+            }
+            (
+                GuestCall::P3 {
+                    request,
+                    request_io,
+                    answer,
+                },
+                Proxy::P3(service),
+            ) => {
+                store
+                    .run_concurrent(async |accessor| {
+                        let head = match service.handle(accessor, request).await? {
+                            Ok(response) => Ok(accessor
+                                .with(|mut access| response.into_http(&mut access, request_io))?),
+                            Err(code) => Err(P2ErrorCode::InternalError(Some(format!("{code:?}")))),
+                        };
+                        _ = answer.send(head);
+                        // A guest may keep running after it answered
+                        // (writing the body, work after the response): its
+                        // tasks run only while this loop does.
+                        std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                        wasmtime::Result::Ok(())
+                    })
+                    .await?
+            }
+            _ => Err(wasmtime::Error::msg(
+                "the instance and the request belong to different WASI releases",
+            )),
         }
     }
 }

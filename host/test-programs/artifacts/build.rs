@@ -45,7 +45,7 @@ const EXAMPLES: &[(&str, &str)] = &[
 ];
 
 /// Allowed test-program name prefixes, one `foreach_<suite>!` macro each.
-const SUITES: &[&str] = &["http", "cli", "sdk", "hostile", "msg"];
+const SUITES: &[&str] = &["http", "cli", "sdk", "hostile", "msg", "p3"];
 
 /// Variables the outer cargo sets (or passes through) that must not leak into
 /// the nested build: flags meant for the host target (coverage, sanitizers,

@@ -28,3 +28,4 @@ mod security;
 mod services;
 mod shutdown;
 mod streaming;
+mod wasi_p3;
