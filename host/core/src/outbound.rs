@@ -58,10 +58,12 @@ pub const INTERNAL_SUFFIX: &str = ".internal";
 pub type InternalResponse = wasmtime_wasi_http::Result<http::Response<WasiBody>>;
 
 /// Sends a request to the service named by its `<name>.internal` host,
-/// in-process; set by the HTTP trigger, which knows the app's services.
+/// in-process, with the caller's hop count (see [`OutboundContext::hops`]);
+/// set by the HTTP trigger, which knows the app's services.
 pub type InternalDispatch = Arc<
     dyn Fn(
             http::Request<WasiBody>,
+            u32,
         ) -> std::pin::Pin<Box<dyn Future<Output = InternalResponse> + Send>>
         + Send
         + Sync,
@@ -82,6 +84,11 @@ pub struct OutboundContext {
     pub reply_to: Option<String>,
     /// When the instance handles a message: its headers.
     pub message_metadata: Arc<Vec<(String, String)>>,
+    /// How many `.internal` calls deep the request this instance serves
+    /// is (0 for one from a client or a message). Kept by the host, never
+    /// read from a header a guest could forge, and handed to the
+    /// dispatcher, which refuses a call past its limit.
+    pub hops: u32,
 }
 
 /// The service a `<name>.internal` host names, if it is one.
@@ -146,13 +153,14 @@ impl WasiHttpHooks for OutboundHooks {
         let error = counter("error");
         if internal_service(request.uri()).is_some() {
             let dispatch = self.context.internal.clone();
+            let hops = self.context.hops;
             let first_byte = options.and_then(|o| o.first_byte_timeout);
             return Box::new(async move {
                 let Some(dispatch) = dispatch else {
                     error.inc();
                     return Err(HttpError::DestinationNotFound);
                 };
-                let call = dispatch(request);
+                let call = dispatch(request, hops);
                 let response = match first_byte {
                     Some(limit) => match tokio::time::timeout(limit, call).await {
                         Ok(response) => response,

@@ -131,8 +131,25 @@ fn table_name(store: &str) -> String {
     format!("store:{store}")
 }
 
+/// Creates `path` if missing, and makes it mode 0600 either way (redb would
+/// create it with the umask's mode, commonly world-readable).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        options.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(drop)?;
+    Ok(())
+}
+
 impl EmbeddedBackend {
-    /// Opens (or creates) `<state_dir>/keyvalue.redb`.
+    /// Opens (or creates, mode 0600) `<state_dir>/keyvalue.redb`.
     ///
     /// # Errors
     ///
@@ -143,6 +160,8 @@ impl EmbeddedBackend {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let path = state_dir.join(DATABASE_FILE);
+        make_private(&path)
+            .with_context(|| format!("cannot make {} private", path.display()))?;
         let db =
             Arc::new(Database::create(&path).with_context(|| {
                 format!("cannot open the key-value database {}", path.display())
