@@ -131,7 +131,7 @@ impl WasiHttpHooks for OutboundHooks {
         let Some(grant) = self.policy.grant_for(request.uri()) else {
             tracing::warn!(
                 service = %self.service,
-                uri = %request.uri(),
+                uri = %wharf_telemetry::guest_text(&request.uri().to_string()),
                 "outbound request denied: origin not granted to the service"
             );
             self.metrics

@@ -326,7 +326,9 @@ impl HttpApp {
                         version = %identity.version,
                         request_id = %request_id,
                         reason = failure.reason(),
-                        error = %format!("{error:#}"),
+                        // A trap message carries the guest's own function
+                        // names (and a multi-line backtrace).
+                        error = %wharf_telemetry::guest_text_within(&format!("{error:#}"), 4096),
                         "service failed to produce a response"
                     ),
                     other => tracing::warn!(

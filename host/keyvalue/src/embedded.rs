@@ -392,3 +392,30 @@ impl Backend for EmbeddedBackend {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// redb would create the file with the umask's mode (0644 under the
+    /// common 022); it holds every service's data, so it is 0600, also
+    /// when an older host left it wider.
+    #[cfg(unix)]
+    #[test]
+    fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(DATABASE_FILE);
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        drop(EmbeddedBackend::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}")));
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(EmbeddedBackend::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}")));
+        assert_eq!(mode(&path), 0o600);
+    }
+}

@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+use wharf_telemetry::guest_text;
+
 use crate::KeyValueGrants;
 use crate::limits::{
     LIST_PAGE_KEYS, MAX_BATCH_BYTES, MAX_BATCH_KEYS, MAX_KEY_BYTES, MAX_VALUE_BYTES,
@@ -81,7 +83,7 @@ impl<'a> KeyValueView<'a> {
     /// gets only what failed: the error chain can name host paths (the
     /// database file) and the backend's internals, which stay in the log.
     fn failed(&self, store: &str, what: &str, error: &anyhow::Error) -> Error {
-        tracing::warn!(service = self.service, store, error = %format!("{error:#}"), "key-value {what} failed");
+        tracing::warn!(service = self.service, store = %guest_text(store), error = %format!("{error:#}"), "key-value {what} failed");
         Error::Other(format!("{what} failed: storage error (details in the host log)"))
     }
 }
@@ -140,7 +142,7 @@ impl store::Host for KeyValueView<'_> {
         if !self.grants.allows(&identifier) {
             tracing::warn!(
                 service = self.service,
-                store = %identifier,
+                store = %guest_text(&identifier),
                 "key-value store denied: not granted to the service"
             );
             return Ok(Err(Error::AccessDenied));

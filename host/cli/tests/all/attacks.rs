@@ -388,3 +388,77 @@ async fn host_secrets_need_consent_even_through_a_changed_value_or_a_removal() {
     assert_eq!(get(&host.url("/web/")).await.0, 200);
     assert_neighbour_ok(&host).await;
 }
+
+/// A key-value service (`http_keyvalue`, store `default`) at `/...`, with
+/// the neighbour.
+fn key_value_app() -> TestApp {
+    TestApp::new(&app(
+        "kv",
+        art::HTTP_KEYVALUE_COMPONENT,
+        "key_value_stores = [\"default\"]",
+    ))
+}
+
+/// One 512 KiB value asked for 400 times in one `get-many`: the host
+/// refuses before it holds 200 MiB of copies.
+#[tokio::test]
+async fn get_many_cannot_make_the_host_copy_one_value_hundreds_of_times() {
+    let app_dir = key_value_app();
+    let host = ChildHost::start(app_dir.dir.path(), &[]);
+    assert_eq!(
+        get(&host.url("/set?key=big&size=524288")).await,
+        (200, "ok\n".into())
+    );
+    let baseline = host.peak_rss();
+    let keys = vec!["big"; 400].join(",");
+    let (status, body) = get(&host.url(&format!("/get-many?keys={keys}"))).await;
+    assert_eq!(status, 500, "{}", &body[..body.len().min(200)]);
+    assert!(body.contains("get-many would return more than"), "{body}");
+    let growth = host.peak_rss().saturating_sub(baseline);
+    assert!(growth < 64 * 1024 * 1024, "peak RSS grew {growth} bytes");
+    // A batch within the cap still works, duplicates and all.
+    assert_eq!(
+        get(&host.url("/get-many?keys=big,nope,big")).await.0,
+        200
+    );
+    assert_neighbour_ok(&host).await;
+}
+
+/// A store name with a newline and a terminal escape in it: the denial is
+/// logged on one line, escaped; no forged line appears.
+#[tokio::test]
+async fn guest_chosen_strings_cannot_forge_log_lines() {
+    let app_dir = key_value_app();
+    let host = ChildHost::start(app_dir.dir.path(), &[]);
+    let (status, body) = get(&host.url("/open?store=x%0AFORGED%20line%1B%5B31m")).await;
+    assert_eq!((status, body.as_str()), (500, "error: access-denied\n"));
+    let line = crate::outbound::wait_for_log(&host, "key-value store denied").await;
+    assert!(line.contains("x\\u{a}FORGED line\\u{1b}[31m"), "{line}");
+    let log = host.stderr();
+    assert!(
+        !log.lines().any(|l| l.trim_start().starts_with("FORGED")) && !log.contains('\x1b'),
+        "{log}"
+    );
+    assert_neighbour_ok(&host).await;
+}
+
+/// A storage failure reaches the guest as "storage error", never with the
+/// host's paths or error chain (those go to the host log).
+#[tokio::test]
+async fn key_value_errors_do_not_leak_host_paths_to_the_guest() {
+    let app_dir = key_value_app();
+    let state = tempfile::tempdir().unwrap();
+    // The database file is a directory: every open fails.
+    std::fs::create_dir(state.path().join("keyvalue.redb")).unwrap();
+    let host = ChildHost::start(
+        app_dir.dir.path(),
+        &["--state-dir", state.path().to_str().unwrap()],
+    );
+    let (status, body) = get(&host.url("/set?key=a&value=b")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("storage error"), "{body}");
+    for leak in [state.path().to_str().unwrap(), "keyvalue.redb", "/"] {
+        assert!(!body.contains(leak), "{leak} in {body}");
+    }
+    assert_neighbour_ok(&host).await;
+}
