@@ -160,8 +160,7 @@ impl EmbeddedBackend {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let path = state_dir.join(DATABASE_FILE);
-        make_private(&path)
-            .with_context(|| format!("cannot make {} private", path.display()))?;
+        make_private(&path).with_context(|| format!("cannot make {} private", path.display()))?;
         let db =
             Arc::new(Database::create(&path).with_context(|| {
                 format!("cannot open the key-value database {}", path.display())

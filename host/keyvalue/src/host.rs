@@ -14,6 +14,7 @@
 //!   with correct bindings);
 //! - nothing else traps.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -84,7 +85,9 @@ impl<'a> KeyValueView<'a> {
     /// database file) and the backend's internals, which stay in the log.
     fn failed(&self, store: &str, what: &str, error: &anyhow::Error) -> Error {
         tracing::warn!(service = self.service, store = %guest_text(store), error = %format!("{error:#}"), "key-value {what} failed");
-        Error::Other(format!("{what} failed: storage error (details in the host log)"))
+        Error::Other(format!(
+            "{what} failed: storage error (details in the host log)"
+        ))
     }
 }
 
@@ -289,31 +292,27 @@ impl batch::Host for KeyValueView<'_> {
         // distinct key is fetched once, a few at a time, and the call is
         // refused as soon as what it would return (every copy counted)
         // passes MAX_BATCH_BYTES. The draft does not make get-many atomic.
-        let mut unique: Vec<&String> = Vec::with_capacity(keys.len());
-        let mut seen = std::collections::HashSet::with_capacity(keys.len());
-        let mut copies: std::collections::HashMap<&str, usize> =
-            std::collections::HashMap::with_capacity(keys.len());
+        let mut unique: Vec<&str> = Vec::with_capacity(keys.len());
+        let mut copies: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
         for key in &keys {
-            *copies.entry(key.as_str()).or_default() += 1;
-            if seen.insert(key.as_str()) {
-                unique.push(key);
+            let n = copies.entry(key.as_str()).or_default();
+            if *n == 0 {
+                unique.push(key.as_str());
             }
+            *n += 1;
         }
-        let mut fetched: std::collections::HashMap<&str, Option<Vec<u8>>> =
-            std::collections::HashMap::with_capacity(unique.len());
+        let mut fetched: HashMap<&str, Option<Vec<u8>>> = HashMap::with_capacity(unique.len());
         let mut total = 0usize;
         for chunk in unique.chunks(GET_MANY_CHUNK) {
-            let chunk: Vec<String> = chunk.iter().map(|key| (*key).clone()).collect();
+            let owned: Vec<String> = chunk.iter().map(|key| (*key).to_owned()).collect();
             let values = guest_try!(
                 backend
-                    .get_many(&store, &chunk)
+                    .get_many(&store, &owned)
                     .await
                     .map_err(|e| self.failed(&store, "get-many", &e))
             );
-            for (key, value) in chunk.iter().zip(values) {
-                let (key, n) = copies
-                    .get_key_value(key.as_str())
-                    .map_or((key.as_str(), 1), |(k, n)| (*k, *n));
+            for (&key, value) in chunk.iter().zip(values) {
+                let n = copies.get(key).copied().unwrap_or(1);
                 let size = value.as_ref().map_or(0, |v| key.len() + v.len());
                 total = total.saturating_add(size.saturating_mul(n));
                 if total > MAX_BATCH_BYTES {

@@ -438,7 +438,11 @@ impl Differ {
                 self.push(
                     ChangeKind::Variable,
                     Direction::Widened,
-                    format!("{} now reads host environment {}", now.name, new_env.join(", ")),
+                    format!(
+                        "{} now reads host environment {}",
+                        now.name,
+                        new_env.join(", ")
+                    ),
                 );
                 continue;
             }

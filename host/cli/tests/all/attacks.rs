@@ -149,7 +149,10 @@ async fn a_files_grant_covering_the_state_directory_is_refused() {
         "[service.neighbour]\ncomponent = {:?}\nroutes = [\"/neighbour/...\"]\n",
         art::HTTP_HELLO_COMPONENT
     ));
-    let host = ChildHost::start(serving.dir.path(), &["--state-dir", state.to_str().unwrap()]);
+    let host = ChildHost::start(
+        serving.dir.path(),
+        &["--state-dir", state.to_str().unwrap()],
+    );
     let manifest = dir.path().join("deploy.toml");
     std::fs::write(
         &manifest,
@@ -212,7 +215,12 @@ fn up_must_fail(app: &Path, state: &Path) -> String {
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(!status.success(), "{err}");
     err
 }
@@ -234,12 +242,17 @@ async fn serving_another_wasm_from_the_same_folder_serves_that_file() {
     );
     drop(host);
     let host = ChildHost::start_with_env(&b, &[], &envs);
-    assert_eq!(get(&host.url("/sleep?ms=1")).await, (200, "slept 1\n".into()));
+    assert_eq!(
+        get(&host.url("/sleep?ms=1")).await,
+        (200, "slept 1\n".into())
+    );
 }
 
 /// Open file descriptors of process `pid`.
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Eight guests with no socket grant each try to create 3,000 TCP and
@@ -305,7 +318,10 @@ async fn a_granted_guest_holds_at_most_the_resource_table_cap_of_sockets() {
     );
     assert_neighbour_ok(&host).await;
     let after = open_fds(host.pid());
-    assert!(after < before + 64, "{after} descriptors after, {before} before");
+    assert!(
+        after < before + 64,
+        "{after} descriptors after, {before} before"
+    );
 }
 
 /// A service that calls itself through `http://self.internal`, resetting
@@ -363,7 +379,15 @@ async fn host_secrets_need_consent_even_through_a_changed_value_or_a_removal() {
     )
     .unwrap();
     let manifest = stealing.to_str().unwrap();
-    let deploy = ["deploy", "web", art::HTTP_HELLO_COMPONENT, "--version", "v2", "--manifest", manifest];
+    let deploy = [
+        "deploy",
+        "web",
+        art::HTTP_HELLO_COMPONENT,
+        "--version",
+        "v2",
+        "--manifest",
+        manifest,
+    ];
 
     let (code, out, err) = admin(&host, &deploy);
     assert_ne!(code, 0, "deployed without consent:\n{out}");
@@ -377,7 +401,10 @@ async fn host_secrets_need_consent_even_through_a_changed_value_or_a_removal() {
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = admin(&host, &deploy);
     assert_ne!(code, 0, "deployed after `wharf rm` without consent:\n{out}");
-    assert!(err.contains("(removed)") && err.contains("WHARF_ADMIN_TOKEN"), "{err}");
+    assert!(
+        err.contains("(removed)") && err.contains("WHARF_ADMIN_TOKEN"),
+        "{err}"
+    );
     assert_eq!(get(&host.url("/web/")).await.0, 404);
 
     // With consent it goes through, and the service is back.
@@ -417,10 +444,7 @@ async fn get_many_cannot_make_the_host_copy_one_value_hundreds_of_times() {
     let growth = host.peak_rss().saturating_sub(baseline);
     assert!(growth < 64 * 1024 * 1024, "peak RSS grew {growth} bytes");
     // A batch within the cap still works, duplicates and all.
-    assert_eq!(
-        get(&host.url("/get-many?keys=big,nope,big")).await.0,
-        200
-    );
+    assert_eq!(get(&host.url("/get-many?keys=big,nope,big")).await.0, 200);
     assert_neighbour_ok(&host).await;
 }
 

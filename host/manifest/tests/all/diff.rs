@@ -280,9 +280,9 @@ fn variables_added_or_newly_reading_host_env_escalate_changed_values_do_not_neve
     );
     // Reading the same host variable as before, in another value, is not
     // an escalation.
-    let same_env = diff(
-        "[variables]\nKEY = '${env.CARGO_PKG_NAME}'\n",
-        "[variables]\nKEY = 'v ${env.CARGO_PKG_NAME}'\n",
+    let same_env = CapabilityDiff::between(
+        &version("[variables]\nKEY = '${env.CARGO_PKG_NAME}'\n"),
+        &version("[variables]\nKEY = 'v ${env.CARGO_PKG_NAME}'\n"),
     );
     assert_eq!(
         lines(&same_env),
@@ -737,7 +737,10 @@ fn directories_are_compared_resolved_not_as_written() {
     std::os::unix::fs::symlink(crate_dir().join("tests"), &link).unwrap();
     let linked = diff(
         "files = [{ source = 'tests', path = '/t' }]\n",
-        &format!("files = [{{ source = {:?}, path = '/t' }}]\n", link.to_str().unwrap()),
+        &format!(
+            "files = [{{ source = {:?}, path = '/t' }}]\n",
+            link.to_str().unwrap()
+        ),
     );
     std::fs::remove_file(&link).unwrap();
     assert!(linked.is_empty(), "{linked}");

@@ -59,7 +59,9 @@ impl wasi::exports::http::incoming_handler::Guest for Flood {
         }
         monotonic_clock::subscribe_duration(hold_ms.saturating_mul(1_000_000)).block();
         let line = |kind: &str, created: usize, error: Option<String>| {
-            let tail = error.map(|e| format!(", then denied: {e}")).unwrap_or_default();
+            let tail = error
+                .map(|e| format!(", then denied: {e}"))
+                .unwrap_or_default();
             format!("{kind}: created {created} of {n}{tail}\n")
         };
         let body = line("tcp", tcp.len(), tcp_error) + &line("udp", udp.len(), udp_error);

@@ -47,7 +47,9 @@ fn walk(dir: &Path, depth: usize, searched: &mut usize, report: &mut String) {
         *searched += 1;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             if name == "compiled" {
                 let planted = path.join("planted.cwasm");
