@@ -33,9 +33,15 @@ impl AdminClient {
     /// `WHARF_ADMIN_TOKEN` or the state directory.
     pub fn new(args: &AdminArgs) -> anyhow::Result<Self> {
         wharf_oci::install_crypto_provider();
+        let state_dir = match &args.state_dir {
+            Some(dir) => dir.clone(),
+            // The token comes from the environment; no directory is read.
+            None if token::from_env() => std::path::PathBuf::new(),
+            None => crate::state_dir::default_for(std::path::Path::new("."))?,
+        };
         Ok(Self {
             base: args.admin.trim_end_matches('/').to_string(),
-            token: token::read(&args.state_dir)?,
+            token: token::read(&state_dir)?,
             http: reqwest::Client::builder()
                 .build()
                 .context("cannot create an HTTP client")?,

@@ -67,9 +67,10 @@ pub struct AdminArgs {
     pub admin: String,
 
     /// The host's state directory, to read the admin token from when
-    /// `WHARF_ADMIN_TOKEN` is not set.
-    #[arg(long, default_value = ".wharf")]
-    pub state_dir: PathBuf,
+    /// `WHARF_ADMIN_TOKEN` is not set. Default: the one `wharf up` uses
+    /// for the app in the current folder.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Arguments of commands that act on one service.
@@ -214,8 +215,9 @@ pub struct UpArgs {
     pub otlp_endpoint: Option<String>,
 
     /// Where the host keeps its state (admin token, components,
-    /// deployment record, compiled code). Default: `.wharf` beside the
-    /// manifest.
+    /// deployment record, compiled code). Default: a per-app directory
+    /// under `$XDG_STATE_HOME/wharf/apps/` (else `~/.local/state/...`),
+    /// never inside the app folder.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
 

@@ -10,6 +10,7 @@
 //! - [`key_value`]: the key-value backend `wharf up` picks (embedded or NATS).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
 //! - [`oci`]: pulling `oci://` components for `wharf deploy` and `wharf up`.
+//! - [`state_dir`]: where `wharf up` keeps an app's state, made private.
 #![deny(missing_docs)]
 
 pub mod admin_client;
@@ -19,5 +20,6 @@ pub mod commands;
 pub mod key_value;
 pub mod logging;
 pub mod oci;
+pub mod state_dir;
 pub mod token;
 pub mod watch;

@@ -128,7 +128,8 @@ impl LineBuffer {
             request_id = %tags.request_id,
             stream = self.stream.as_str(),
             truncated = self.truncated,
-            "{line}"
+            "{}",
+            wharf_telemetry::guest_text_within(line, MAX_LINE_BYTES)
         );
         self.pending.clear();
         self.truncated = false;

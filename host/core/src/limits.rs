@@ -26,6 +26,16 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
 /// worker thread.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Most handles (sockets, streams, HTTP bodies and fields, pollables,
+/// key-value buckets) one instance may hold at once in its resource table.
+///
+/// Each handle is host memory outside the guest's own memory limit, and a
+/// socket is an OS file descriptor too; wasmtime's default allows a
+/// million. With this cap a guest that opens handles in a loop gets an
+/// error (or traps) after 1,024, which bounds the descriptors and memory
+/// one instance can pin; ordinary services hold a few dozen at most.
+pub const MAX_RESOURCES: usize = 1024;
+
 /// Limits applied to every instance of every service.
 #[derive(Debug, Clone)]
 pub struct InstanceLimits {

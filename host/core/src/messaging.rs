@@ -127,7 +127,7 @@ impl consumer::Host for MessagingView<'_> {
                 reply_to: reply.reply_to,
             }),
             Err(error) => {
-                tracing::debug!(service = self.service, %subject, %error, "request failed");
+                tracing::debug!(service = self.service, subject = %wharf_telemetry::guest_text(&subject), %error, "request failed");
                 Err(describe(&error))
             }
         }
@@ -136,7 +136,7 @@ impl consumer::Host for MessagingView<'_> {
     async fn publish(&mut self, msg: BrokerMessage) -> Result<(), String> {
         let context = self.context()?;
         if let Err(refusal) = context.check(&msg.subject) {
-            tracing::warn!(service = self.service, subject = %msg.subject, "publish refused: subject not granted");
+            tracing::warn!(service = self.service, subject = %wharf_telemetry::guest_text(&msg.subject), "publish refused: subject not granted");
             return Err(refusal);
         }
         let message = context.message(msg.subject, msg.body, msg.reply_to);

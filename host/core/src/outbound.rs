@@ -58,10 +58,12 @@ pub const INTERNAL_SUFFIX: &str = ".internal";
 pub type InternalResponse = wasmtime_wasi_http::Result<http::Response<WasiBody>>;
 
 /// Sends a request to the service named by its `<name>.internal` host,
-/// in-process; set by the HTTP trigger, which knows the app's services.
+/// in-process, with the caller's hop count (see [`OutboundContext::hops`]);
+/// set by the HTTP trigger, which knows the app's services.
 pub type InternalDispatch = Arc<
     dyn Fn(
             http::Request<WasiBody>,
+            u32,
         ) -> std::pin::Pin<Box<dyn Future<Output = InternalResponse> + Send>>
         + Send
         + Sync,
@@ -82,6 +84,11 @@ pub struct OutboundContext {
     pub reply_to: Option<String>,
     /// When the instance handles a message: its headers.
     pub message_metadata: Arc<Vec<(String, String)>>,
+    /// How many `.internal` calls deep the request this instance serves
+    /// is (0 for one from a client or a message). Kept by the host, never
+    /// read from a header a guest could forge, and handed to the
+    /// dispatcher, which refuses a call past its limit.
+    pub hops: u32,
 }
 
 /// The service a `<name>.internal` host names, if it is one.
@@ -124,7 +131,7 @@ impl WasiHttpHooks for OutboundHooks {
         let Some(grant) = self.policy.grant_for(request.uri()) else {
             tracing::warn!(
                 service = %self.service,
-                uri = %request.uri(),
+                uri = %wharf_telemetry::guest_text(&request.uri().to_string()),
                 "outbound request denied: origin not granted to the service"
             );
             self.metrics
@@ -146,6 +153,7 @@ impl WasiHttpHooks for OutboundHooks {
         let error = counter("error");
         if internal_service(request.uri()).is_some() {
             let dispatch = self.context.internal.clone();
+            let hops = self.context.hops;
             let first_byte = options.and_then(|o| o.first_byte_timeout);
             return Box::new(async move {
                 let Some(dispatch) = dispatch else {
@@ -158,7 +166,7 @@ impl WasiHttpHooks for OutboundHooks {
                 // recursively, which wasmtime refuses.
                 // Dropped with the caller, it stops the callee as before.
                 let call = async move {
-                    let mut task = AbortOnDrop(tokio::spawn(dispatch(request)));
+                    let mut task = AbortOnDrop(tokio::spawn(dispatch(request, hops)));
                     (&mut task.0).await.unwrap_or_else(|_| {
                         Err(HttpError::InternalError(Some(
                             "the called service's task failed".to_string(),

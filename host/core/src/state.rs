@@ -6,7 +6,9 @@
 //! preopened directories, no socket address allowed, empty stdin), and only
 //! what the service's [`ServicePolicy`] grants is added: its variables, its
 //! directories (through cap-std, read-only unless granted `rw`), the socket
-//! addresses it may reach, and stdout/stderr wired to the host log.
+//! addresses it may reach (TCP and UDP are off without a socket grant),
+//! and stdout/stderr wired to the host log. Its resource table holds at
+//! most [`MAX_RESOURCES`](crate::limits::MAX_RESOURCES) handles.
 
 use std::sync::Arc;
 
@@ -74,11 +76,19 @@ impl InstanceState {
                     format!("cannot open granted directory {}", grant.source.display())
                 })?;
         }
-        // wasmtime-wasi refuses TCP and UDP outright unless enabled; with
-        // them enabled the address check below decides every bind, connect
-        // and send, so a service with no socket grant is still refused
-        // everything, and the refusal is counted.
-        builder.allow_tcp(true).allow_udp(true);
+        // wasmtime-wasi allocates an OS socket at `create-tcp-socket` /
+        // `create-udp-socket`, before any address is known: a service with
+        // no socket grant must not get that far, or it can hold thousands
+        // of the host's file descriptors. So TCP and UDP are enabled only
+        // with a grant (name lookup never: grants are addresses), and then
+        // the address check below decides every bind, connect and send,
+        // and the resource-table cap bounds how many sockets one instance
+        // holds.
+        let granted = !policy.sockets.is_empty();
+        builder
+            .allow_tcp(granted)
+            .allow_udp(granted)
+            .allow_ip_name_lookup(false);
         let sockets = policy.sockets.clone();
         let denied = metrics
             .outbound_denied
@@ -116,7 +126,11 @@ impl InstanceState {
             messaging,
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(crate::limits::MAX_RESOURCES);
+                table
+            },
             hooks: OutboundHooks {
                 service,
                 policy: policy.outbound.clone(),

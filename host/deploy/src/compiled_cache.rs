@@ -6,14 +6,17 @@
 //! derived from [`Engine::precompile_compatibility_hash`] (which covers the
 //! wasmtime version, target and compiler settings).
 //!
-//! Deserializing compiled code trusts it completely, so every entry carries
-//! a checksum: its first 32 bytes are the SHA-256 of the rest, which is what
-//! [`Component::serialize`] produced. Only an entry whose checksum matches
-//! is handed to wasmtime, which then checks version and engine
-//! compatibility itself. Anything else is [`CacheOutcome::Stale`]: removed
-//! and recompiled. Writes are atomic (temp file + rename) but not
-//! `fsync`ed: a torn entry after a crash fails its checksum and is simply
-//! recompiled.
+//! Deserializing compiled code trusts it completely: a planted `.cwasm` is
+//! native code run by the host. So every entry is authenticated: its first
+//! 32 bytes are an HMAC-SHA256, under a secret key of this host
+//! (`<state_dir>/compiled.key`, 32 random bytes, mode 0600, made on first
+//! use), of the component's digest and the rest of the entry, which is what
+//! [`Component::serialize`] produced. Only an entry whose tag verifies is
+//! handed to wasmtime, which then checks version and engine compatibility
+//! itself. Anything else (a torn write, a bit flip, an entry written by
+//! anyone without the key, or one moved from another digest's name) is
+//! [`CacheOutcome::Stale`]: removed and recompiled, never loaded. Writes
+//! are atomic (temp file + rename) but not `fsync`ed.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash as _, Hasher};
@@ -21,6 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use ring::hmac;
 use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -33,8 +37,12 @@ use crate::store::file::{
 
 /// Suffix of cache entries.
 const EXT: &str = ".cwasm";
-/// Length of the checksum in front of each entry.
-const CHECKSUM_LEN: usize = 32;
+/// Length of the HMAC-SHA256 tag in front of each entry.
+const TAG_LEN: usize = 32;
+/// The host's cache key, in the state directory (not in `compiled/`).
+const KEY_FILE: &str = "compiled.key";
+/// Length of the cache key in bytes.
+const KEY_LEN: usize = 32;
 
 /// Where [`CompiledCache::load_or_compile`] got the component from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +71,24 @@ impl CacheOutcome {
 #[derive(Debug, Clone)]
 pub struct CompiledCache {
     dir: PathBuf,
+    /// Authenticates entries; see the module docs.
+    key: hmac::Key,
 }
 
 impl CompiledCache {
     /// Uses `<state_dir>/compiled/` (created, mode 0700 on unix, if missing)
-    /// and removes temp files left there by a crash.
+    /// with the key in `<state_dir>/compiled.key` (created if missing), and
+    /// removes temp files left there by a crash.
     pub fn open(state_dir: &Path) -> anyhow::Result<Self> {
         let dir = state_dir.join("compiled");
         create_private_dir(&dir)
             .with_context(|| format!("cannot create compiled cache {}", dir.display()))?;
+        let key = load_or_create_key(state_dir)?;
         remove_abandoned_temps(&dir, is_temp_name);
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+        })
     }
 
     /// The cache directory.
@@ -113,7 +128,7 @@ impl CompiledCache {
 
         let mut outcome = CacheOutcome::Miss;
         match std::fs::read(&path) {
-            Ok(bytes) => match deserialize_verified(engine, &bytes) {
+            Ok(bytes) => match deserialize_verified(engine, &self.key, digest, &bytes) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
                 Err(e) => {
                     tracing::warn!(
@@ -141,8 +156,8 @@ impl CompiledCache {
         }
         match component.serialize() {
             Ok(serialized) => {
-                let mut entry = Vec::with_capacity(CHECKSUM_LEN + serialized.len());
-                entry.extend_from_slice(Digest::of(&serialized).as_bytes());
+                let mut entry = Vec::with_capacity(TAG_LEN + serialized.len());
+                entry.extend_from_slice(tag(&self.key, digest, &serialized).as_ref());
                 entry.extend_from_slice(&serialized);
                 if let Err(e) = write_atomic(&self.dir, &name, &entry, false) {
                     tracing::warn!(
@@ -227,28 +242,71 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-/// Checks an entry's checksum, then has wasmtime deserialize the rest.
+/// The host's cache key: read from `<state_dir>/compiled.key`, or made
+/// from the system's random source and written there (mode 0600) when
+/// missing or not a key. A new key only costs recompiling every entry.
+fn load_or_create_key(state_dir: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
+    let path = state_dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            if let Ok(key) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) {
+                return Ok(key);
+            }
+            tracing::warn!(path = %path.display(), "compiled cache key is damaged; making a new one");
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", path.display()));
+        }
+    }
+    let mut key = [0u8; KEY_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        .map_err(|_| anyhow::anyhow!("the system's random source failed"))?;
+    write_atomic(state_dir, KEY_FILE, &key, true)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
+}
+
+/// The tag of an entry: HMAC-SHA256 over the digest it is filed under and
+/// its compiled code, so an entry cannot be forged nor moved to another
+/// component's name.
+fn tag(key: &hmac::Key, digest: &Digest, serialized: &[u8]) -> hmac::Tag {
+    let mut context = hmac::Context::with_key(key);
+    context.update(digest.as_bytes());
+    context.update(serialized);
+    context.sign()
+}
+
+/// Verifies an entry's tag, then has wasmtime deserialize the rest.
 #[allow(unsafe_code)]
-fn deserialize_verified(engine: &Engine, entry: &[u8]) -> anyhow::Result<Component> {
-    let Some((checksum, serialized)) = entry.split_first_chunk::<CHECKSUM_LEN>() else {
+fn deserialize_verified(
+    engine: &Engine,
+    key: &hmac::Key,
+    digest: &Digest,
+    entry: &[u8],
+) -> anyhow::Result<Component> {
+    let Some((received, serialized)) = entry.split_first_chunk::<TAG_LEN>() else {
         anyhow::bail!("entry is truncated ({} bytes)", entry.len());
     };
-    if Digest::of(serialized).as_bytes() != checksum {
-        anyhow::bail!("entry checksum does not match its content");
+    let mut message = Vec::with_capacity(digest.as_bytes().len() + serialized.len());
+    message.extend_from_slice(digest.as_bytes());
+    message.extend_from_slice(serialized);
+    if hmac::verify(key, &message, received).is_err() {
+        anyhow::bail!("entry is not authenticated by this host's key");
     }
     // SAFETY: `Component::deserialize` requires bytes produced by
     // `Component::serialize` (or `Engine::precompile_component`), unaltered.
     // These bytes are exactly what `load_or_compile` wrote: an entry is only
-    // ever written from `Component::serialize` output, under a file name
-    // keyed by this engine's compatibility hash, together with the SHA-256
-    // of that output, and we just checked the checksum over the bytes, which
-    // were read fully into memory first (not mapped: the file cannot change
-    // under wasmtime after the check). A torn or bit-flipped entry therefore
-    // fails the checksum above and never reaches wasmtime. Wasmtime itself
-    // verifies the version and engine configuration the bytes were compiled
-    // for and returns an error (which the caller treats as stale) on any
-    // mismatch. The remaining trust is in whoever can write the state
-    // directory, which is created private (0700) to the host's user.
+    // ever written from `Component::serialize` output, together with an
+    // HMAC-SHA256 of it under this host's secret key, and we just verified
+    // that tag over the bytes, which were read fully into memory first (not
+    // mapped: the file cannot change under wasmtime after the check). A
+    // torn, bit-flipped or planted entry therefore fails the tag above and
+    // never reaches wasmtime. Wasmtime itself verifies the version and
+    // engine configuration the bytes were compiled for and returns an error
+    // (which the caller treats as stale) on any mismatch. The remaining
+    // trust is in whoever can read the key, which is private (0600) to the
+    // host's user in a state directory no grant may reach.
     let component = unsafe { Component::deserialize(engine, serialized) }?;
     Ok(component)
 }
@@ -387,6 +445,47 @@ mod tests {
             // Rewritten intact.
             assert_eq!(std::fs::read(&path).unwrap(), good, "case {i}");
             assert_eq!(load(&cache, &engine, &digest, &compiles), CacheOutcome::Hit);
+        }
+    }
+
+    #[test]
+    fn planted_entries_are_stale_and_recompiled_never_loaded() {
+        // An entry as another host (another key) wrote it, one in the old
+        // format (SHA-256 checksum, no key), and one moved from another
+        // component's name: none is handed to wasmtime.
+        let (planter, victim) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let other = CompiledCache::open(planter.path()).unwrap();
+        let cache = CompiledCache::open(victim.path()).unwrap();
+        let engine = Engine::default();
+        let digest = Digest::of(WAT.as_bytes());
+        let compiles = Cell::new(0);
+        load(&other, &engine, &digest, &compiles);
+        let name = entries(&other)[0].clone();
+        let foreign = std::fs::read(other.dir().join(&name)).unwrap();
+        let serialized = Component::new(&engine, WAT).unwrap().serialize().unwrap();
+        let mut old_format = Digest::of(&serialized).as_bytes().to_vec();
+        old_format.extend_from_slice(&serialized);
+        for (i, planted) in [foreign, old_format].into_iter().enumerate() {
+            std::fs::write(cache.dir().join(&name), &planted).unwrap();
+            assert_eq!(
+                load(&cache, &engine, &digest, &compiles),
+                CacheOutcome::Stale,
+                "case {i}"
+            );
+            assert_ne!(std::fs::read(cache.dir().join(&name)).unwrap(), planted);
+        }
+        let moved = Digest::of(b"another component");
+        let moved_name = name.replacen(&digest.hex(), &moved.hex(), 1);
+        std::fs::copy(cache.dir().join(&name), cache.dir().join(&moved_name)).unwrap();
+        assert_eq!(
+            load(&cache, &engine, &moved, &compiles),
+            CacheOutcome::Stale
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let key = std::fs::metadata(victim.path().join(KEY_FILE)).unwrap();
+            assert_eq!(key.permissions().mode() & 0o777, 0o600);
         }
     }
 

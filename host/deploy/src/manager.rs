@@ -88,6 +88,10 @@ pub struct DeployerConfig {
     pub drain_timeout: Duration,
     /// When set, only components signed by one of its keys are accepted.
     pub trust: Option<TrustPolicy>,
+    /// The host's state directory (token, record, compiled code): a
+    /// version whose `files` grant holds it or lies inside it is refused,
+    /// at start and at deploy alike.
+    pub state_dir: Option<PathBuf>,
     /// Called after every change of what is served (the message trigger
     /// re-syncs its subscriptions).
     pub after_install: Option<Arc<dyn Fn() + Send + Sync>>,
@@ -440,17 +444,31 @@ impl Deployer {
         check_label(&version.version)?;
         self.check_routes(inner, service, &spec)?;
         let live = inner.live.get(service);
-        let diff = match live {
-            Some(live) => CapabilityDiff::between(&live.spec, &spec),
-            None => CapabilityDiff::between(&empty_like(&spec), &spec),
+        // A service removed earlier is compared with what it had when it
+        // was removed, as if it were still active.
+        // A table that no longer parses (a directory gone since) grants
+        // nothing, so everything the deploy asks for needs consent.
+        let removed = match (current, inner.record.removed.get(service)) {
+            (None, Some(last)) => Some((last, parse_section(service, last).ok())),
+            _ => None,
         };
-        if let Some(current) = current
+        let diff = match (live, &removed) {
+            (Some(live), _) => CapabilityDiff::between(&live.spec, &spec),
+            (None, Some((_, Some(last)))) => CapabilityDiff::between(last, &spec),
+            (None, _) => CapabilityDiff::between(&empty_like(&spec), &spec),
+        };
+        let compared_with = match (current, &removed) {
+            (Some(current), _) => Some(current.active.version.clone()),
+            (None, Some((last, _))) => Some(format!("{} (removed)", last.version)),
+            (None, None) => None,
+        };
+        if let Some(active) = compared_with
             && diff.escalates()
             && !request.allow_new_grants
         {
             return Err(DeployError::NewGrants {
                 service: service.to_string(),
-                active: current.active.version.clone(),
+                active,
                 candidate: version.version.clone(),
                 diff,
             });
@@ -537,6 +555,7 @@ impl Deployer {
                     entry.from_manifest = from_manifest;
                 }
                 record.services.insert(service.to_string(), entry);
+                record.removed.remove(service);
                 self.commit(&record).await?;
                 let previous = inner.record.services.get(service).map(|s| s.active.clone());
                 let live = inner.live.remove(service);
@@ -865,9 +884,10 @@ impl Deployer {
     async fn apply_remove(&self, inner: &mut Inner, service: &str) -> Result<(), DeployError> {
         let mut record = inner.record.clone();
         record.revision += 1;
-        if record.services.remove(service).is_none() {
+        let Some(gone) = record.services.remove(service) else {
             return Err(DeployError::UnknownService(service.to_string()));
-        }
+        };
+        record.removed.insert(service.to_string(), gone.active);
         self.commit(&record).await?;
         inner.record = record;
         inner.live.remove(service);
@@ -1336,6 +1356,9 @@ impl Deployer {
         spec: ServiceSpec,
     ) -> Result<Loaded, DeployError> {
         let digest = version.digest;
+        if let Some(state_dir) = &self.config.state_dir {
+            check_clear_of_state_dir(service, &spec, state_dir)?;
+        }
         if let Some(trust) = &self.config.trust {
             trust.verify(digest.as_bytes(), version.signature.as_deref())?;
         }
@@ -1555,6 +1578,31 @@ fn parse_section(service: &str, version: &VersionRecord) -> Result<ServiceSpec, 
         &origin,
         &version.base_dir,
     )?)
+}
+
+/// Refuses a `files` grant whose resolved source holds the state directory
+/// or lies inside it: through it a guest could read the admin token or
+/// plant compiled code. Paths are compared canonical, so neither a symlink
+/// nor `..` gets around it.
+fn check_clear_of_state_dir(
+    service: &str,
+    spec: &ServiceSpec,
+    state_dir: &Path,
+) -> Result<(), DeployError> {
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let state = resolve(state_dir);
+    for grant in &spec.files {
+        let source = resolve(&grant.source);
+        if source.starts_with(&state) || state.starts_with(&source) {
+            return Err(DeployError::BadRequest(format!(
+                "service `{service}`: the files grant `{}` (source {}) would expose the host's state directory {}; grant a directory that neither holds it nor lies inside it, or move the state with --state-dir",
+                grant.path,
+                source.display(),
+                state.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The same service version: same bytes, same section, same label.

@@ -19,6 +19,13 @@ pub struct DeploymentRecord {
     pub revision: u64,
     /// Per service, by service name.
     pub services: BTreeMap<String, ServiceRecord>,
+    /// The last active version of every service `wharf rm` removed, by
+    /// name: a later deploy under that name is diffed against its grants,
+    /// so removing a service and deploying it again cannot skip the
+    /// consent an escalation needs. (Only its table is used; its component
+    /// is not kept.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, VersionRecord>,
 }
 
 impl DeploymentRecord {
@@ -174,6 +181,7 @@ pub(crate) mod tests {
         DeploymentRecord {
             revision: 7,
             services: [("api".to_string(), api), ("web".to_string(), web)].into(),
+            removed: BTreeMap::new(),
         }
     }
 

@@ -111,11 +111,11 @@ impl HttpApp {
             no_metadata: Arc::default(),
             internal: {
                 let app = app.clone();
-                Arc::new(move |req| {
+                Arc::new(move |req, hops| {
                     let app = app.clone();
                     Box::pin(async move {
                         match app.upgrade() {
-                            Some(app) => app.call_internal(req).await,
+                            Some(app) => app.call_internal(req, hops).await,
                             None => Err(wasmtime_wasi_http::Error::DestinationNotFound),
                         }
                     })
@@ -154,6 +154,7 @@ impl HttpApp {
             broker: self.broker.clone(),
             reply_to,
             message_metadata,
+            hops: 0,
         }
     }
 
@@ -187,34 +188,34 @@ impl HttpApp {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let target = self.table.load().lookup(req.uri().path()).cloned();
-        self.serve(req, target).await
+        self.serve(req, target, 0).await
     }
 
     /// A call from one of this app's instances to `http://<service>.internal/…`:
     /// served by a fresh instance of that service, with no network hop.
+    /// `hops` is the caller's depth, as the host recorded it.
     async fn call_internal(
         &self,
         mut req: Request<wasmtime_wasi_http::WasiBody>,
+        hops: u32,
     ) -> InternalResponse {
+        // A → B → A → … would hold an instance per hop until the pool ran
+        // dry; a bounded hop count turns it into a clear error. The count
+        // travels with the instance's context, not in a header: a guest
+        // controls its outgoing headers, and would reset it.
+        if hops >= MAX_INTERNAL_HOPS {
+            return Err(wasmtime_wasi_http::Error::LoopDetected);
+        }
         let Some(target) =
             internal_service(req.uri()).and_then(|name| self.table.load().by_name(name).cloned())
         else {
             return Err(wasmtime_wasi_http::Error::DestinationNotFound);
         };
-        // A → B → A → … would hold an instance per hop until the pool ran
-        // dry; a bounded hop count turns it into a clear error.
-        let hops = req
-            .headers()
-            .get(HOPS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0);
-        if hops >= MAX_INTERNAL_HOPS {
-            return Err(wasmtime_wasi_http::Error::LoopDetected);
-        }
+        // Informational for the callee; whatever the caller put there is
+        // replaced.
         req.headers_mut()
             .insert(HOPS_HEADER, HeaderValue::from(hops + 1));
-        let response = self.serve(req, Some(target)).await;
+        let response = self.serve(req, Some(target), hops + 1).await;
         Ok(response.map(BodyExt::boxed_unsync))
     }
 
@@ -222,6 +223,7 @@ impl HttpApp {
         &self,
         req: Request<B>,
         target: Option<Arc<crate::table::ServiceTarget>>,
+        hops: u32,
     ) -> Response<ObservedBody<ResponseBody>>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -266,11 +268,12 @@ impl HttpApp {
             _ if !has_authority => text(StatusCode::BAD_REQUEST, "missing Host header\n"),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
             Some(serving) => {
-                let outbound = self.outbound_context(
+                let mut outbound = self.outbound_context(
                     propagation(&trace, &request_id),
                     None,
                     self.no_metadata.clone(),
                 );
+                outbound.hops = hops;
                 self.run(
                     serving,
                     req,
@@ -339,7 +342,9 @@ impl HttpApp {
                         version = %identity.version,
                         request_id = %request_id,
                         reason = failure.reason(),
-                        error = %format!("{error:#}"),
+                        // A trap message carries the guest's own function
+                        // names (and a multi-line backtrace).
+                        error = %wharf_telemetry::guest_text_within(&format!("{error:#}"), 4096),
                         "service failed to produce a response"
                     ),
                     other => tracing::warn!(

@@ -131,8 +131,25 @@ fn table_name(store: &str) -> String {
     format!("store:{store}")
 }
 
+/// Creates `path` if missing, and makes it mode 0600 either way (redb would
+/// create it with the umask's mode, commonly world-readable).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        options.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(drop)?;
+    Ok(())
+}
+
 impl EmbeddedBackend {
-    /// Opens (or creates) `<state_dir>/keyvalue.redb`.
+    /// Opens (or creates, mode 0600) `<state_dir>/keyvalue.redb`.
     ///
     /// # Errors
     ///
@@ -143,6 +160,7 @@ impl EmbeddedBackend {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let path = state_dir.join(DATABASE_FILE);
+        make_private(&path).with_context(|| format!("cannot make {} private", path.display()))?;
         let db =
             Arc::new(Database::create(&path).with_context(|| {
                 format!("cannot open the key-value database {}", path.display())
@@ -371,5 +389,32 @@ impl Backend for EmbeddedBackend {
             Ok(Ok(()))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// redb would create the file with the umask's mode (0644 under the
+    /// common 022); it holds every service's data, so it is 0600, also
+    /// when an older host left it wider.
+    #[cfg(unix)]
+    #[test]
+    fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(DATABASE_FILE);
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        drop(EmbeddedBackend::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}")));
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(EmbeddedBackend::open(dir.path()).unwrap_or_else(|e| panic!("{e:#}")));
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -74,7 +74,9 @@ pub mod limits {
     pub const MAX_VALUE_BYTES: usize = 512 * 1024;
     /// Most keys in one `get-many`, `set-many` or `delete-many`.
     pub const MAX_BATCH_KEYS: usize = 1000;
-    /// Most bytes (keys plus values) in one `set-many`.
+    /// Most bytes (keys plus values) in one `set-many`, and in what one
+    /// `get-many` returns (a key asked for twice counts twice: it is
+    /// returned twice).
     pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
     /// Keys returned by one `list-keys` call; the `cursor` gives the next
     /// page.

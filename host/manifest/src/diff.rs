@@ -425,6 +425,27 @@ impl Differ {
             let Some(now) = find(candidate, &was.name) else {
                 continue;
             };
+            // A value that now reads the host's environment can hand the
+            // guest any secret of the host (the admin token, a cloud key):
+            // that is a new capability, not an edit.
+            let new_env: Vec<&str> = now
+                .host_env
+                .iter()
+                .filter(|name| !was.host_env.contains(name))
+                .map(String::as_str)
+                .collect();
+            if !new_env.is_empty() {
+                self.push(
+                    ChangeKind::Variable,
+                    Direction::Widened,
+                    format!(
+                        "{} now reads host environment {}",
+                        now.name,
+                        new_env.join(", ")
+                    ),
+                );
+                continue;
+            }
             let what = if now.value != was.value {
                 "value changed"
             } else if now.secret != was.secret {

@@ -317,6 +317,9 @@ pub struct Variable {
     /// A secret never appears in logs or `Debug` output. Values that
     /// reference the host's environment are always secret.
     pub secret: bool,
+    /// The host environment variables the value reads (`${env.NAME}`), in
+    /// order: reading one the active version did not is an escalation.
+    pub host_env: Vec<String>,
 }
 
 impl std::fmt::Debug for Variable {
@@ -335,14 +338,14 @@ impl std::fmt::Debug for Variable {
 }
 
 /// Resolves `${env.NAME}` references in a variable's value from `lookup`.
-/// Returns the value and whether any reference was found.
+/// Returns the value and the names referenced.
 pub(crate) fn interpolate(
     value: &str,
     lookup: impl Fn(&str) -> Option<String>,
-) -> Result<(String, bool), String> {
+) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
-    let mut referenced = false;
+    let mut referenced = Vec::new();
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -359,7 +362,9 @@ pub(crate) fn interpolate(
             format!("`${{env.{name}}}` refers to the host environment variable `{name}`, which is not set")
         })?;
         out.push_str(&resolved);
-        referenced = true;
+        if !referenced.iter().any(|r| r == name) {
+            referenced.push(name.to_string());
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -417,11 +422,11 @@ mod more_tests {
         let lookup = |n: &str| (n == "KEY").then(|| "s3cret".to_string());
         assert_eq!(
             interpolate("Bearer ${env.KEY}", lookup),
-            Ok(("Bearer s3cret".to_string(), true))
+            Ok(("Bearer s3cret".to_string(), vec!["KEY".to_string()]))
         );
         assert_eq!(
             interpolate("plain", lookup),
-            Ok(("plain".to_string(), false))
+            Ok(("plain".to_string(), Vec::new()))
         );
         assert!(interpolate("${env.MISSING}", lookup).is_err());
         assert!(interpolate("${other.KEY}", lookup).is_err());
@@ -433,6 +438,7 @@ mod more_tests {
             name: "K".into(),
             value: "s3cret".into(),
             secret: true,
+            host_env: Vec::new(),
         };
         assert!(!format!("{v:?}").contains("s3cret"));
     }

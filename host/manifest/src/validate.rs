@@ -445,8 +445,11 @@ impl<'a> Validator<'a> {
             }
             let (abs, shown) = self.resolve(file.source.get_ref());
             match fs::metadata(&abs) {
+                // Kept canonical (symlinks and `..` resolved), so that what
+                // is compared (capability diff, state-directory check) is
+                // the directory the guest really gets.
                 Ok(meta) if meta.is_dir() => grants.push(FileGrant {
-                    source: abs,
+                    source: fs::canonicalize(&abs).unwrap_or(abs),
                     path: guest.clone(),
                     writable,
                 }),
@@ -712,10 +715,11 @@ impl<'a> Validator<'a> {
                 RawVariable::Table(table) => (table.value, table.secret),
             };
             match interpolate(&text, |n| std::env::var(n).ok()) {
-                Ok((value, referenced)) => variables.push(Variable {
+                Ok((value, host_env)) => variables.push(Variable {
                     name,
                     value,
-                    secret: secret || referenced,
+                    secret: secret || !host_env.is_empty(),
+                    host_env,
                 }),
                 Err(message) => {
                     ok = false;

@@ -31,7 +31,7 @@ use wharf_http::HttpApp;
 use wharf_manifest::Subscription as SubscriptionSpec;
 use wharf_messaging::{Broker, Message};
 use wharf_metrics::Metrics;
-use wharf_telemetry::TraceContext;
+use wharf_telemetry::{TraceContext, guest_text};
 
 /// Header carrying the error of the last attempt on a dead letter.
 pub const ERROR_HEADER: &str = "wharf-error";
@@ -187,7 +187,7 @@ impl MessageTrigger {
                 }
                 Err(error) if attempt <= spec.retries => {
                     count("retried");
-                    tracing::warn!(service, subject = %message.subject, attempt, %error, "message handler failed; retrying");
+                    tracing::warn!(service, subject = %guest_text(&message.subject), attempt, error = %guest_text(&error.to_string()), "message handler failed; retrying");
                     let backoff = FIRST_BACKOFF
                         .saturating_mul(1 << (attempt - 1).min(16))
                         .min(MAX_BACKOFF);
@@ -201,7 +201,7 @@ impl MessageTrigger {
         // subscription.
         if message.header(ORIGINAL_SUBJECT_HEADER).is_some() {
             count("dropped");
-            tracing::error!(service, subject = %message.subject, attempts = attempt, %error, "dead letter failed again; dropped");
+            tracing::error!(service, subject = %guest_text(&message.subject), attempts = attempt, error = %guest_text(&error.to_string()), "dead letter failed again; dropped");
             return;
         }
         let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
@@ -214,11 +214,11 @@ impl MessageTrigger {
         match self.broker.publish(dead).await {
             Ok(()) => {
                 count("dead_lettered");
-                tracing::error!(service, subject = %message.subject, dead_letter = %spec.dead_letter, attempts = attempt, %error, "message dead-lettered");
+                tracing::error!(service, subject = %guest_text(&message.subject), dead_letter = %spec.dead_letter, attempts = attempt, error = %guest_text(&error.to_string()), "message dead-lettered");
             }
             Err(publish_error) => {
                 count("dropped");
-                tracing::error!(service, subject = %message.subject, attempts = attempt, %error, %publish_error, "message failed and could not be dead-lettered; dropped");
+                tracing::error!(service, subject = %guest_text(&message.subject), attempts = attempt, error = %guest_text(&error.to_string()), %publish_error, "message failed and could not be dead-lettered; dropped");
             }
         }
     }

@@ -49,12 +49,16 @@
 //! - `export`: [`Telemetry`], [`RequestSpan`] and the background exporter
 //!   (a bounded queue drained in batches to the official
 //!   `opentelemetry-otlp` HTTP/protobuf exporter).
+//! - `guest_text`: [`guest_text`], how guest-chosen strings go into log
+//!   fields (escaped, capped), used by every crate that logs them.
 //!
 //! [W3C Trace Context]: https://www.w3.org/TR/trace-context/
 #![deny(missing_docs)]
 
 mod context;
 mod export;
+mod guest_text;
 
 pub use context::{TRACEPARENT, TRACESTATE, TraceContext};
 pub use export::{RequestSpan, Telemetry};
+pub use guest_text::{GuestText, MAX_GUEST_TEXT_BYTES, guest_text, guest_text_within};

@@ -32,10 +32,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.build || args.watch {
         super::build::build_manifest(&manifest)?;
     }
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| manifest.dir.join(".wharf"));
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None if is_wasm(&args.path) => crate::state_dir::default_for(&args.path)?,
+        None => crate::state_dir::default_for(&manifest.dir)?,
+    };
+    let state_dir = crate::state_dir::prepare(&state_dir)?;
     if !args.admin.ip().is_loopback() && !token::from_env() {
         bail!(
             "refusing to serve the admin API on {}, which is not a loopback address, without a token chosen by you: set {}",
@@ -76,6 +78,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on the admin address {}", args.admin))?;
         let admin_addr = admin_listener.local_addr()?;
         println!("Admin API on http://{admin_addr}/");
+        println!("State in {}", state_dir.display());
         if let Some(path) = created {
             println!(
                 "Admin token (shown once; kept in {}, mode 0600): {token}",
@@ -162,6 +165,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             DeployerConfig {
                 drain_timeout: Duration::from_secs(args.drain_timeout),
                 trust,
+                state_dir: Some(state_dir.clone()),
                 after_install: Some(resync),
                 cluster: cluster.is_some(),
             },
@@ -237,13 +241,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 /// A `.wasm` path is served alone; anything else is a manifest or a folder
 /// holding one.
 pub fn load_manifest(path: &Path) -> anyhow::Result<Manifest> {
-    let is_wasm = path.extension().is_some_and(|ext| ext == "wasm");
-    let manifest = if is_wasm {
+    let manifest = if is_wasm(path) {
         Manifest::single_component(path)?
     } else {
         Manifest::load(path)?
     };
     Ok(manifest)
+}
+
+/// Whether `wharf up` serves `path` as a single component.
+fn is_wasm(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "wasm")
 }
 
 fn print_routes(app: &str, services: &[ServiceStatus], addr: std::net::SocketAddr) {

@@ -172,8 +172,11 @@ impl ChildHost {
         wharf_oci::install_crypto_provider();
         // Each host gets its own state directory unless the test shares
         // one on purpose: hosts started from the same example must not
-        // share a deployment record.
-        let state = (!extra.contains(&"--state-dir")).then(|| tempfile::tempdir().unwrap());
+        // share a deployment record. A test that sets `XDG_STATE_HOME`
+        // tests the default location (under it) instead.
+        let default_state = envs.iter().any(|(name, _)| *name == "XDG_STATE_HOME");
+        let state = (!extra.contains(&"--state-dir") && !default_state)
+            .then(|| tempfile::tempdir().unwrap());
         let state_args: Vec<&std::ffi::OsStr> = match &state {
             Some(dir) => vec!["--state-dir".as_ref(), dir.path().as_os_str()],
             None => Vec::new(),

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod attacks;
 mod cluster;
 mod compat;
 mod deploy;

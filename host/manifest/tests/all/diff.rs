@@ -261,7 +261,7 @@ fn a_file_grant_from_another_host_directory_is_changed_and_escalates() {
 }
 
 #[test]
-fn variables_added_escalate_and_changed_values_do_not_and_are_never_shown() {
+fn variables_added_or_newly_reading_host_env_escalate_changed_values_do_not_never_shown() {
     let diff = diff(
         "[variables]\nGONE = 'gone-value'\nGREETING = 'hello'\nKEY = { value = 'old-key', secret = true }\nSAME = 'x'\n",
         "[variables]\nGREETING = 'bonjour'\nKEY = '${env.CARGO_PKG_NAME}'\nNEW = 'new-value'\nSAME = 'x'\n",
@@ -271,9 +271,22 @@ fn variables_added_escalate_and_changed_values_do_not_and_are_never_shown() {
         [
             ("- variables.GONE".to_owned(), false),
             ("~ variables.GREETING value changed".to_owned(), false),
-            ("~ variables.KEY value changed".to_owned(), false),
+            (
+                "~ variables.KEY now reads host environment CARGO_PKG_NAME".to_owned(),
+                true
+            ),
             ("+ variables.NEW".to_owned(), true),
         ]
+    );
+    // Reading the same host variable as before, in another value, is not
+    // an escalation.
+    let same_env = CapabilityDiff::between(
+        &version("[variables]\nKEY = '${env.CARGO_PKG_NAME}'\n"),
+        &version("[variables]\nKEY = 'v ${env.CARGO_PKG_NAME}'\n"),
+    );
+    assert_eq!(
+        lines(&same_env),
+        [("~ variables.KEY value changed".to_owned(), false)]
     );
     assert_eq!(
         diff.changes[1],
@@ -708,4 +721,27 @@ fn key_value_stores_added_escalate_and_removed_do_not() {
 
 fn diff_escalates(active: &str, candidate: &str) -> bool {
     diff(active, candidate).escalates()
+}
+
+#[test]
+fn directories_are_compared_resolved_not_as_written() {
+    // `tests/ui/..` is `tests`: not another host directory.
+    let dotted = diff(
+        "files = [{ source = 'tests', path = '/t' }]\n",
+        "files = [{ source = 'tests/ui/..', path = '/t' }]\n",
+    );
+    assert!(dotted.is_empty(), "{dotted}");
+    // A symlink is resolved too.
+    let link = std::env::temp_dir().join(format!("wharf-diff-link-{}", std::process::id()));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(crate_dir().join("tests"), &link).unwrap();
+    let linked = diff(
+        "files = [{ source = 'tests', path = '/t' }]\n",
+        &format!(
+            "files = [{{ source = {:?}, path = '/t' }}]\n",
+            link.to_str().unwrap()
+        ),
+    );
+    std::fs::remove_file(&link).unwrap();
+    assert!(linked.is_empty(), "{linked}");
 }

@@ -9,6 +9,8 @@
 //!   subscriptions.
 //! - `diff`: capability differences between two versions of a service.
 //! - `oci`: `component = "oci://…"` references.
+//! - `properties`: property tests (proptest): no input panics the parser,
+//!   every error is positioned.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,5 +19,6 @@ mod load;
 mod messaging;
 mod oci;
 mod parse;
+mod properties;
 mod section;
 mod ui;
