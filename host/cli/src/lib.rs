@@ -9,6 +9,7 @@
 //! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
 //! - [`key_value`]: the key-value backend `wharf up` picks (embedded or NATS).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
+//! - [`toolchain`]: the pinned Python and JavaScript toolchains `wharf build` runs.
 //! - [`oci`]: pulling `oci://` components for `wharf deploy` and `wharf up`.
 #![deny(missing_docs)]
 
@@ -20,4 +21,5 @@ pub mod key_value;
 pub mod logging;
 pub mod oci;
 pub mod token;
+pub mod toolchain;
 pub mod watch;

@@ -214,7 +214,8 @@ fn errors_on_wrong_types() {
     assert_eq!(
         error_text("[service.hello]\ncomponent = true\nroutes = ['/']\n"),
         "wharf.toml:2:13: service.hello.component: invalid type: boolean `true`, expected a \
-         path to a `.wasm` file or a table like `{ cargo = \"dir\" }`"
+         path to a `.wasm` file or a table like `{ cargo = \"dir\" }`, `{ python = \"app.py\" }` or \
+         `{ js = \"app.js\" }`"
     );
     assert_eq!(
         error_text("service = 'hello'\n"),
