@@ -25,9 +25,7 @@ pub fn component_path(manifest: &Manifest, service: &ServiceSpec) -> Option<Path
         ComponentSource::File(path) => Some(path.clone()),
         ComponentSource::Cargo { .. }
         | ComponentSource::Script { .. }
-        | ComponentSource::Deployed => {
-            Some(built_component_path(&manifest.dir, &service.name))
-        }
+        | ComponentSource::Deployed => Some(built_component_path(&manifest.dir, &service.name)),
         ComponentSource::Oci(_) => None,
     }
 }

@@ -54,16 +54,28 @@ const WIT_FILES: &[(&str, &str)] = &[
     ("wharf.wit", include_str!("../../../wit/wharf.wit")),
     ("apps.wit", include_str!("../../../wit/apps.wit")),
     ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
-    ("deps/clocks.wit", include_str!("../../../wit/deps/clocks.wit")),
-    ("deps/config.wit", include_str!("../../../wit/deps/config.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "deps/config.wit",
+        include_str!("../../../wit/deps/config.wit"),
+    ),
     (
         "deps/filesystem.wit",
         include_str!("../../../wit/deps/filesystem.wit"),
     ),
     ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
     ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
-    ("deps/random.wit", include_str!("../../../wit/deps/random.wit")),
-    ("deps/sockets.wit", include_str!("../../../wit/deps/sockets.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
     (
         "deps/keyvalue/atomic.wit",
         include_str!("../../../wit/deps/keyvalue/atomic.wit"),
@@ -168,7 +180,8 @@ impl BuildInputs {
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -197,7 +210,10 @@ pub fn build_script(
             let mut command = Command::new(python);
             command
                 // The package has no `__main__`; this is its console script.
-                .args(["-c", "import sys, componentize_py; sys.exit(componentize_py.script())"])
+                .args([
+                    "-c",
+                    "import sys, componentize_py; sys.exit(componentize_py.script())",
+                ])
                 .arg("-d")
                 .arg(inputs.wit_dir())
                 .args(["-w", world, "componentize", "-p"])
@@ -250,7 +266,10 @@ pub fn build_script(
         );
     }
     if !out.is_file() {
-        bail!("the {language} toolchain reported success but wrote no {}", out.display());
+        bail!(
+            "the {language} toolchain reported success but wrote no {}",
+            out.display()
+        );
     }
     Ok(())
 }
@@ -259,27 +278,31 @@ pub fn build_script(
 fn ensure_python_toolchain() -> anyhow::Result<PathBuf> {
     let dir = cache_dir()?.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"));
     let python = dir.join("bin/python");
-    install_once(&dir, &format!("componentize-py {COMPONENTIZE_PY_VERSION}"), |tmp| {
-        require_tool(
-            "python3",
-            "Python services are built with componentize-py, which needs `python3` (3.10 or \
+    install_once(
+        &dir,
+        &format!("componentize-py {COMPONENTIZE_PY_VERSION}"),
+        |tmp| {
+            require_tool(
+                "python3",
+                "Python services are built with componentize-py, which needs `python3` (3.10 or \
              newer, with its `venv` module) on PATH; install it (Debian/Ubuntu: `apt-get install \
              python3 python3-venv`) and run `wharf build` again",
-        )?;
-        run_step(
-            Command::new("python3").args(["-m", "venv"]).arg(tmp),
-            "`python3 -m venv` failed: the `venv` module is missing (Debian/Ubuntu: `apt-get \
+            )?;
+            run_step(
+                Command::new("python3").args(["-m", "venv"]).arg(tmp),
+                "`python3 -m venv` failed: the `venv` module is missing (Debian/Ubuntu: `apt-get \
              install python3-venv`)",
-        )?;
-        run_step(
-            Command::new(tmp.join("bin/python"))
-                .args(["-m", "pip", "install", "--disable-pip-version-check"])
-                .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
-            &format!(
-                "pip could not install componentize-py {COMPONENTIZE_PY_VERSION} (is PyPI reachable?)"
-            ),
-        )
-    })?;
+            )?;
+            run_step(
+                Command::new(tmp.join("bin/python"))
+                    .args(["-m", "pip", "install", "--disable-pip-version-check"])
+                    .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
+                &format!(
+                    "pip could not install componentize-py {COMPONENTIZE_PY_VERSION} (is PyPI reachable?)"
+                ),
+            )
+        },
+    )?;
     Ok(python)
 }
 
@@ -293,28 +316,40 @@ fn ensure_js_toolchain() -> anyhow::Result<PathBuf> {
          (`node` and `npm`) on PATH; install it (Debian/Ubuntu: `apt-get install nodejs npm`) \
          and run `wharf build` again",
     )?;
-    install_once(&dir, &format!("componentize-js {COMPONENTIZE_JS_VERSION}"), |tmp| {
-        require_tool(
-            "npm",
-            "JavaScript services need `npm` on PATH to install componentize-js; install it \
+    install_once(
+        &dir,
+        &format!("componentize-js {COMPONENTIZE_JS_VERSION}"),
+        |tmp| {
+            require_tool(
+                "npm",
+                "JavaScript services need `npm` on PATH to install componentize-js; install it \
              (Debian/Ubuntu: `apt-get install npm`) and run `wharf build` again",
-        )?;
-        fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        write_file(
-            &tmp.join("package.json"),
-            "{ \"name\": \"wharf-toolchain\", \"private\": true }\n",
-        )?;
-        run_step(
-            Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--save-exact", "--prefix"])
-                .arg(tmp)
-                .arg(format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}"))
-                .arg(format!("@bytecodealliance/jco@{JCO_VERSION}")),
-            &format!(
-                "npm could not install componentize-js {COMPONENTIZE_JS_VERSION} (is the npm registry reachable?)"
-            ),
-        )
-    })?;
+            )?;
+            fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            write_file(
+                &tmp.join("package.json"),
+                "{ \"name\": \"wharf-toolchain\", \"private\": true }\n",
+            )?;
+            run_step(
+                Command::new("npm")
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--save-exact",
+                        "--prefix",
+                    ])
+                    .arg(tmp)
+                    .arg(format!(
+                        "@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}"
+                    ))
+                    .arg(format!("@bytecodealliance/jco@{JCO_VERSION}")),
+                &format!(
+                    "npm could not install componentize-js {COMPONENTIZE_JS_VERSION} (is the npm registry reachable?)"
+                ),
+            )
+        },
+    )?;
     Ok(cli)
 }
 
@@ -365,7 +400,11 @@ fn copy_sources(from: &Path, to: &Path) -> anyhow::Result<()> {
             copy_sources(&entry.path(), &target)?;
         } else if kind.is_file() {
             fs::copy(entry.path(), &target).with_context(|| {
-                format!("cannot copy {} to {}", entry.path().display(), target.display())
+                format!(
+                    "cannot copy {} to {}",
+                    entry.path().display(),
+                    target.display()
+                )
             })?;
         }
     }
@@ -411,6 +450,9 @@ fn install_once(
     }
     fs::rename(&tmp, dir)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), dir.display()))?;
-    eprintln!("Installed {what} in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "Installed {what} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

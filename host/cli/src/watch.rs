@@ -40,8 +40,12 @@ fn watched_paths(component: &ComponentSource) -> Vec<PathBuf> {
         ComponentSource::Cargo { package_dir } => {
             vec![package_dir.join("src"), package_dir.join("Cargo.toml")]
         }
-        ComponentSource::Script { entry, .. } => entry.parent().map(Path::to_path_buf).into_iter().collect(),
-        ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => Vec::new(),
+        ComponentSource::Script { entry, .. } => {
+            entry.parent().map(Path::to_path_buf).into_iter().collect()
+        }
+        ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => {
+            Vec::new()
+        }
     }
 }
 
@@ -72,8 +76,7 @@ async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()
         if paths.is_empty() {
             continue;
         }
-        let Some(section) = wharf_manifest::extract_service_section(&source, &service.name)
-        else {
+        let Some(section) = wharf_manifest::extract_service_section(&source, &service.name) else {
             continue;
         };
         for path in paths {

@@ -32,9 +32,7 @@ use crate::raw::{
     RawVariable,
 };
 use crate::topic::{MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject};
-use crate::{
-    ComponentSource, Language, Manifest, ManifestError, OciReference, Route, ServiceSpec,
-};
+use crate::{ComponentSource, Language, Manifest, ManifestError, OciReference, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
 /// which are limited to 63 bytes.

@@ -78,9 +78,8 @@ pub fn build_service(manifest_dir: &Path, service: &ServiceSpec) -> anyhow::Resu
             );
             let wasm = build_package(package_dir)
                 .with_context(|| format!("failed to build service `{}`", service.name))?;
-            std::fs::copy(&wasm, &dest).with_context(|| {
-                format!("cannot copy {} to {}", wasm.display(), dest.display())
-            })?;
+            std::fs::copy(&wasm, &dest)
+                .with_context(|| format!("cannot copy {} to {}", wasm.display(), dest.display()))?;
         }
         ComponentSource::Script { language, entry } => {
             let world = toolchain::world_for(service);
