@@ -193,7 +193,7 @@ fn errors_on_unknown_keys_at_every_level() {
     );
     assert_eq!(
         error_text("[service.hello]\ncomponent = { cargo = '.', path = 'x' }\nroutes = ['/']\n"),
-        "wharf.toml:2:28: service.hello.component.path: unknown field `path`, expected `cargo`"
+        "wharf.toml:2:28: service.hello.component.path: unknown field `path`, expected one of `cargo`, `python`, `js`"
     );
 }
 
