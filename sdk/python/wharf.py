@@ -19,6 +19,11 @@ no (a topic the manifest does not grant, an unknown store, ...).
 The raw bindings stay available: `from wit_world.imports import consumer`.
 """
 
+# componentize-py bundles the modules imported when the app is built, so
+# every import is at the top: an import inside a function fails at run time.
+import json
+import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -93,8 +98,6 @@ class Request:
         return self.body.decode()
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
 
@@ -108,8 +111,6 @@ class Response:
 
     @staticmethod
     def json(value, status: int = 200) -> "Response":
-        import json
-
         return Response(status, json.dumps(value), {"content-type": "application/json"})
 
     @staticmethod
@@ -166,9 +167,6 @@ class HttpHandler:
         try:
             response = self.on_request(_read_request(request))
         except Exception as error:  # noqa: BLE001 - reported to the client
-            import sys
-            import traceback
-
             traceback.print_exc(file=sys.stderr)
             response = Response.text(f"internal error: {error}\n", 500)
         _write_response(response, response_out)
@@ -189,8 +187,6 @@ class Message:
         return self.body.decode()
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
     def metadata(self) -> List[Tuple[str, str]]:

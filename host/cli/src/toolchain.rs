@@ -240,6 +240,7 @@ pub fn build_script(
             let entry_name = entry
                 .file_name()
                 .with_context(|| format!("{} has no file name", entry.display()))?;
+            check_js_syntax(&staged.join(entry_name), entry, &inputs.root)?;
             let mut command = Command::new("node");
             command
                 .arg(cli)
@@ -379,6 +380,37 @@ fn run_step(command: &mut Command, failed: &str) -> anyhow::Result<()> {
         bail!("{failed} ({status})");
     }
     Ok(())
+}
+
+/// componentize-js reports a syntax error without its place ("failed to
+/// parse JS source"), so the main module is checked first with `node
+/// --check`, which names the line: on a `.mjs` copy, so that it is parsed
+/// as the ES module it is, with the copy's path replaced by the original's
+/// in the message.
+fn check_js_syntax(staged_entry: &Path, entry: &Path, scratch: &Path) -> anyhow::Result<()> {
+    let copy = scratch.join("syntax-check.mjs");
+    fs::copy(staged_entry, &copy).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            staged_entry.display(),
+            copy.display()
+        )
+    })?;
+    let output = Command::new("node")
+        .arg("--check")
+        .arg(&copy)
+        .output()
+        .context("cannot run `node --check`")?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let message = String::from_utf8_lossy(&output.stderr)
+        .replace(&copy.display().to_string(), &entry.display().to_string());
+    eprint!("{message}");
+    bail!(
+        "{} has a syntax error; see the message above",
+        entry.display()
+    );
 }
 
 /// Copies the app's source tree (without hidden entries, `node_modules` and

@@ -18,6 +18,12 @@ use wharf_test_artifacts as art;
 
 use crate::common::{ChildHost, client, run_wharf, run_wharf_env, wharf_bin};
 
+/// Held by each test of this module: a Python component takes tens of
+/// seconds to build and as long again to compile on two cores, so these
+/// tests run one at a time instead of starving each other past the
+/// harness's start-up timeout.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `WHARF_TOOLCHAIN_DIR` for the tests: `target/toolchains`, shared by
 /// every test and kept between runs.
 fn toolchain_dir() -> PathBuf {
@@ -74,6 +80,7 @@ async fn get_text(url: &str) -> (u16, String) {
 /// Scaffold, build, serve: the page, a config variable, and key-value
 /// state that outlives the per-request instance.
 async fn scaffold_builds_and_serves(template: &str, language: &str) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let root = tempfile::tempdir().unwrap();
     let dir = scaffold(template, "greeter", root.path());
     let (code, stderr) = build(&dir);
@@ -89,7 +96,7 @@ async fn scaffold_builds_and_serves(template: &str, language: &str) {
     );
     for expected in [1, 2] {
         let (status, body) = get_text(&host.url("/count")).await;
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(status, 200, "{body}\n{}", host.stderr());
         let json: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["count"], expected, "{body}");
     }
@@ -110,6 +117,7 @@ async fn javascript_scaffold_builds_and_serves_without_edits() {
 /// counts to key-value; the JavaScript service reads them.
 #[tokio::test]
 async fn polyglot_python_publishes_rust_indexes_javascript_reads() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let example = Path::new(art::EXAMPLES_DIR).join("polyglot");
     let (code, stderr) = build(&example);
     assert_eq!(code, 0, "wharf build failed:\n{stderr}");
@@ -160,6 +168,7 @@ async fn polyglot_python_publishes_rust_indexes_javascript_reads() {
 /// component to serve.
 #[test]
 fn a_syntax_error_in_guest_source_fails_the_build_clearly() {
+    let _turn = ONE_AT_A_TIME.blocking_lock();
     let root = tempfile::tempdir().unwrap();
     let cases = [
         (
@@ -180,6 +189,7 @@ fn a_syntax_error_in_guest_source_fails_the_build_clearly() {
         std::fs::write(dir.join(file), broken).unwrap();
         let (code, stderr) = build(&dir);
         assert_ne!(code, 0, "{template}: the build succeeded:\n{stderr}");
+        assert!(stderr.contains("SyntaxError"), "{template}:\n{stderr}");
         assert!(stderr.contains(expected), "{template}:\n{stderr}");
         assert!(
             stderr.contains("failed to build service `broken`"),
@@ -224,6 +234,7 @@ fn a_missing_interpreter_is_named() {
 /// swaps it in.
 #[tokio::test]
 async fn watch_rebuilds_a_python_service_on_edit() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let root = tempfile::tempdir().unwrap();
     let dir = scaffold("http-python", "watched", root.path());
     let env = toolchain_env();
