@@ -151,7 +151,8 @@ async fn polyglot_python_publishes_rust_indexes_javascript_reads() {
         let (status, body) = get_text(&host.url("/stats")).await;
         assert_eq!(status, 200, "{body}\n{}", host.stderr());
         let stats: Value = serde_json::from_str(&body).unwrap();
-        if stats["notes"] == 1 || Instant::now() > deadline {
+        // The indexer writes `stats:last` after the counts.
+        if stats["last"] == id.as_str() || Instant::now() > deadline {
             break stats;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
