@@ -30,11 +30,15 @@ fi
 #   (it works without systemd running as PID 1), and strace (package
 #   `strace`) records the system calls the host makes, which the unit's
 #   filter must allow.
+# - python3 and node/npm, which `wharf build` uses to install componentize-py
+#   and componentize-js for the Python and JavaScript tests
+#   (host/cli/tests/all/languages.rs), cached in target/toolchains.
 # nats-server installs into /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin"
 # tool -> the Debian package that provides it
 tools=(promtool:prometheus nats-server:nats-server docker-registry:docker-registry
-       systemd-analyze:systemd strace:strace)
+       systemd-analyze:systemd strace:strace
+       python3:python3 node:nodejs npm:npm)
 missing=()
 for entry in "${tools[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")

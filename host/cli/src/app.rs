@@ -23,9 +23,9 @@ pub const BUILD_DIR: &str = ".wharf/build";
 pub fn component_path(manifest: &Manifest, service: &ServiceSpec) -> Option<PathBuf> {
     match &service.component {
         ComponentSource::File(path) => Some(path.clone()),
-        ComponentSource::Cargo { .. } | ComponentSource::Deployed => {
-            Some(built_component_path(&manifest.dir, &service.name))
-        }
+        ComponentSource::Cargo { .. }
+        | ComponentSource::Script { .. }
+        | ComponentSource::Deployed => Some(built_component_path(&manifest.dir, &service.name)),
         ComponentSource::Oci(_) => None,
     }
 }
@@ -98,11 +98,16 @@ fn read_component(service: &ServiceSpec, path: &Path) -> anyhow::Result<Vec<u8>>
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if let ComponentSource::Cargo { package_dir } = &service.component {
+            let source = match &service.component {
+                ComponentSource::Cargo { package_dir } => Some(package_dir),
+                ComponentSource::Script { entry, .. } => Some(entry),
+                _ => None,
+            };
+            if let Some(source) = source {
                 anyhow::bail!(
                     "service `{}` is built from {} but has not been built yet: run `wharf build` or `wharf up --build`",
                     service.name,
-                    package_dir.display()
+                    source.display()
                 );
             }
             Err(error).with_context(|| {

@@ -32,7 +32,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve an app (a `wharf.toml`, a folder holding one, or a single `.wasm`).
     Up(UpArgs),
-    /// Compile an app's Rust services to `wasm32-wasip2` components.
+    /// Compile an app's services (Rust, Python, JavaScript) to components.
     Build(BuildArgs),
     /// Scaffold a new service from a template.
     New(NewArgs),
@@ -192,7 +192,7 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Build the app's Rust services before serving.
+    /// Build the app's services (Rust, Python, JavaScript) before serving.
     #[arg(long)]
     pub build: bool,
 
@@ -231,7 +231,7 @@ pub struct UpArgs {
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
 
-    /// Rebuild the app's Rust services when their sources change and
+    /// Rebuild the app's services built from source when their sources change and
     /// hot-swap them.
     #[arg(long)]
     pub watch: bool,
@@ -294,4 +294,8 @@ pub struct NewArgs {
 pub enum Template {
     /// An HTTP service in Rust using `wharf-sdk`.
     HttpRust,
+    /// An HTTP service in Python, built with componentize-py.
+    HttpPython,
+    /// An HTTP service in JavaScript, built with componentize-js.
+    HttpJs,
 }

@@ -9,6 +9,7 @@
 //! - [`commands`]: one module per subcommand (`up`, `build`, `new`).
 //! - [`key_value`]: the key-value backend `wharf up` picks (embedded or NATS).
 //! - [`logging`]: the `tracing` subscriber (`--log-format`, `RUST_LOG`).
+//! - [`toolchain`]: the pinned Python and JavaScript toolchains `wharf build` runs.
 //! - [`oci`]: pulling `oci://` components for `wharf deploy` and `wharf up`.
 //! - [`state_dir`]: where `wharf up` keeps an app's state, made private.
 #![deny(missing_docs)]
@@ -22,4 +23,5 @@ pub mod logging;
 pub mod oci;
 pub mod state_dir;
 pub mod token;
+pub mod toolchain;
 pub mod watch;

@@ -1,5 +1,5 @@
-//! `wharf up --watch`: rebuild a Rust service when its sources change and
-//! hot-swap it through the deployer, exactly like `wharf deploy` would —
+//! `wharf up --watch`: rebuild a service built from source (Rust, Python,
+//! JavaScript) when its sources change and hot-swap it through the deployer, exactly like `wharf deploy` would —
 //! compiled and checked before it takes traffic; a build or load failure
 //! is reported and the running version keeps serving.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher as _};
 use wharf_deploy::Deployer;
 use wharf_deploy::api::DeployRequest;
-use wharf_manifest::{ComponentSource, Manifest};
+use wharf_manifest::{ComponentSource, Manifest, ServiceSpec};
 
 use crate::commands::build;
 
@@ -19,26 +19,76 @@ use crate::commands::build;
 /// several files (and temp files) per save.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Watches every Cargo service of `manifest` until the process ends.
+/// Watches every service of `manifest` built from source until the
+/// process ends.
 pub async fn run(manifest: Manifest, deployer: Arc<Deployer>) {
     if let Err(error) = watch(manifest, deployer).await {
         tracing::error!(error = %format!("{error:#}"), "watching sources stopped");
     }
 }
 
-async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()> {
-    let source = std::fs::read_to_string(&manifest.file)?;
-    // package dir → (service, manifest section)
-    let mut packages: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
-    for service in &manifest.services {
-        if let ComponentSource::Cargo { package_dir } = &service.component
-            && let Some(section) = wharf_manifest::extract_service_section(&source, &service.name)
-        {
-            packages.insert(package_dir.clone(), (service.name.clone(), section));
+/// A watched service: its spec and its manifest section.
+struct Watched {
+    service: ServiceSpec,
+    section: String,
+}
+
+/// The folders (or files) whose changes rebuild `component`: a Cargo
+/// package's `src/` and `Cargo.toml`, a Python or JavaScript app's folder.
+fn watched_paths(component: &ComponentSource) -> Vec<PathBuf> {
+    match component {
+        ComponentSource::Cargo { package_dir } => {
+            vec![package_dir.join("src"), package_dir.join("Cargo.toml")]
+        }
+        ComponentSource::Script { entry, .. } => {
+            entry.parent().map(Path::to_path_buf).into_iter().collect()
+        }
+        ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => {
+            Vec::new()
         }
     }
-    if packages.is_empty() {
-        tracing::info!("--watch: no Rust services to watch");
+}
+
+/// Whether a change to `path` (under `root`) is a source edit: build
+/// outputs, caches and hidden files (`.wharf/`, `__pycache__`, editor swap
+/// files) are not, or every build would trigger the next.
+fn is_source_change(root: &Path, path: &Path) -> bool {
+    let Ok(relative) = path.strip_prefix(root) else {
+        return false;
+    };
+    relative.components().all(|part| {
+        let part = part.as_os_str().to_string_lossy();
+        !(part.starts_with('.')
+            || part == "__pycache__"
+            || part == "node_modules"
+            || part == "target"
+            || part.ends_with('~'))
+    })
+}
+
+async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()> {
+    let source = std::fs::read_to_string(&manifest.file)?;
+    // watched path → services it rebuilds
+    let mut roots: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    let mut services = Vec::new();
+    for service in &manifest.services {
+        let paths = watched_paths(&service.component);
+        if paths.is_empty() {
+            continue;
+        }
+        let Some(section) = wharf_manifest::extract_service_section(&source, &service.name) else {
+            continue;
+        };
+        for path in paths {
+            roots.entry(path).or_default().push(services.len());
+        }
+        services.push(Watched {
+            service: service.clone(),
+            section,
+        });
+    }
+    if services.is_empty() {
+        tracing::info!("--watch: no services built from source to watch");
         return Ok(());
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
@@ -51,13 +101,11 @@ async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()
             }
         }
     })?;
-    for dir in packages.keys() {
-        for watched in [dir.join("src"), dir.join("Cargo.toml")] {
-            if watched.exists() {
-                watcher.watch(&watched, RecursiveMode::Recursive)?;
-            }
+    for path in roots.keys() {
+        if path.exists() {
+            watcher.watch(path, RecursiveMode::Recursive)?;
+            tracing::info!(path = %path.display(), "watching for changes");
         }
-        tracing::info!(package = %dir.display(), "watching for changes");
     }
     while let Some(first) = rx.recv().await {
         let mut changed = vec![first];
@@ -65,13 +113,16 @@ async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()
         while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
             changed.push(path);
         }
-        let dirs: Vec<&PathBuf> = packages
-            .keys()
-            .filter(|dir| changed.iter().any(|p| p.starts_with(dir)))
+        let mut due: Vec<usize> = roots
+            .iter()
+            .filter(|(root, _)| changed.iter().any(|p| is_source_change(root, p)))
+            .flat_map(|(_, indexes)| indexes.iter().copied())
             .collect();
-        for dir in dirs {
-            if let Some((service, section)) = packages.get(dir) {
-                rebuild(&deployer, dir, service, section, &manifest.dir).await;
+        due.sort_unstable();
+        due.dedup();
+        for index in due {
+            if let Some(watched) = services.get(index) {
+                rebuild(&deployer, watched, &manifest.dir).await;
             }
         }
     }
@@ -79,11 +130,13 @@ async fn watch(manifest: Manifest, deployer: Arc<Deployer>) -> anyhow::Result<()
     Ok(())
 }
 
-async fn rebuild(deployer: &Deployer, dir: &Path, service: &str, section: &str, base: &Path) {
+async fn rebuild(deployer: &Deployer, watched: &Watched, base: &Path) {
+    let service = watched.service.name.as_str();
     tracing::info!(service, "sources changed: rebuilding");
-    let package = dir.to_path_buf();
+    let spec = watched.service.clone();
+    let dir = base.to_path_buf();
     let built = tokio::task::spawn_blocking(move || {
-        let wasm = build::build_package(&package)?;
+        let wasm = build::build_service(&dir, &spec)?;
         let bytes = std::fs::read(&wasm)?;
         anyhow::Ok(bytes)
     })
@@ -108,7 +161,7 @@ async fn rebuild(deployer: &Deployer, dir: &Path, service: &str, section: &str, 
     };
     let request = DeployRequest {
         digest,
-        section: Some(section.to_string()),
+        section: Some(watched.section.clone()),
         base_dir: Some(base.to_path_buf()),
         ..DeployRequest::new(digest)
     };

@@ -22,6 +22,8 @@
 //! [service.hello]                     # one table per service; the key is the name
 //! component = "build/hello.wasm"      # a prebuilt component, relative to the manifest
 //! # or: component = { cargo = "services/hello" }   # a Cargo package that `wharf build` compiles
+//! # or: component = { python = "app.py" }          # a Python app (componentize-py)
+//! # or: component = { js = "app.js" }              # a JavaScript app (componentize-js)
 //! # or: component = "oci://ghcr.io/acme/hello:1.0"  # pulled from an OCI registry (see [`OciReference`])
 //! routes = ["/", "/hello/..."]        # non-empty; optional with subscriptions
 //! version = "1.0.0"                   # optional label, default "dev"
@@ -249,6 +251,17 @@ pub enum ComponentSource {
         /// the manifest was validated.
         package_dir: PathBuf,
     },
+    /// A Python or JavaScript app that `wharf build` compiles to a
+    /// component with the language's toolchain (componentize-py,
+    /// componentize-js).
+    Script {
+        /// The language the app is written in.
+        language: Language,
+        /// Absolute path of the app's main module (`app.py`, `app.js`); it
+        /// was a file when the manifest was validated. Its directory holds
+        /// the app's other modules.
+        entry: PathBuf,
+    },
     /// Bytes supplied by a deploy, stored by digest in the host's state
     /// directory: what [`parse_service_section`] returns, since a deployed
     /// section has no `component` key.
@@ -256,6 +269,43 @@ pub enum ComponentSource {
     /// A component in an OCI registry (`component = "oci://…"`), pulled by
     /// the host before loading; only the reference's syntax is checked here.
     Oci(OciReference),
+}
+
+/// A language `wharf build` compiles with its own toolchain: the key of
+/// `component = { python = "app.py" }` or `{ js = "app.js" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript (ES modules), built with componentize-js.
+    JavaScript,
+}
+
+impl Language {
+    /// The key naming the language in `component = { … }`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "js",
+        }
+    }
+
+    /// File extensions a main module may have.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Language::Python => &["py"],
+            Language::JavaScript => &["js", "mjs"],
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Language::Python => "Python",
+            Language::JavaScript => "JavaScript",
+        })
+    }
 }
 
 impl Manifest {

@@ -165,22 +165,33 @@ pub(crate) struct RawLimits {
     pub(crate) instance_reuse: Option<Spanned<u32>>,
 }
 
-/// The value of `component`: a path string or a `{ cargo = "dir" }` table.
+/// The value of `component`: a path string or a table naming the sources
+/// `wharf build` compiles (`{ cargo = "dir" }`, `{ python = "app.py" }`,
+/// `{ js = "app.js" }`).
 #[derive(Debug)]
 pub(crate) enum RawComponent {
     /// `component = "build/hello.wasm"`, or `"oci://…"` for a component in
     /// a registry (told apart by the validator).
     File(String),
-    /// `component = { cargo = "services/hello" }`.
-    Cargo(RawCargo),
+    /// `component = { cargo = "services/hello" }` and its siblings; the
+    /// validator checks that exactly one key is set.
+    Build(RawBuild),
 }
 
-/// `component = { cargo = "services/hello" }`.
+/// `component = { cargo = "services/hello" }`, `{ python = "app.py" }` or
+/// `{ js = "app.js" }`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a `{ cargo = \"dir\" }` table")]
-pub(crate) struct RawCargo {
-    /// The package directory.
-    pub(crate) cargo: Spanned<String>,
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like `{ cargo = \"dir\" }`, `{ python = \"app.py\" }` or `{ js = \"app.js\" }`"
+)]
+pub(crate) struct RawBuild {
+    /// A Cargo package directory.
+    pub(crate) cargo: Option<Spanned<String>>,
+    /// A Python module, built with componentize-py.
+    pub(crate) python: Option<Spanned<String>>,
+    /// A JavaScript module, built with componentize-js.
+    pub(crate) js: Option<Spanned<String>>,
 }
 
 // Hand-written rather than `#[serde(untagged)]`, whose only error is "data did
@@ -194,7 +205,10 @@ impl<'de> Deserialize<'de> for RawComponent {
             type Value = RawComponent;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a path to a `.wasm` file or a table like `{ cargo = \"dir\" }`")
+                f.write_str(
+                    "a path to a `.wasm` file or a table like `{ cargo = \"dir\" }`, \
+                     `{ python = \"app.py\" }` or `{ js = \"app.js\" }`",
+                )
             }
 
             fn visit_str<E: de::Error>(self, path: &str) -> Result<RawComponent, E> {
@@ -202,8 +216,8 @@ impl<'de> Deserialize<'de> for RawComponent {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawComponent, A::Error> {
-                RawCargo::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawComponent::Cargo)
+                RawBuild::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawComponent::Build)
             }
         }
 

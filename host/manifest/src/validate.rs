@@ -32,7 +32,7 @@ use crate::raw::{
     RawVariable,
 };
 use crate::topic::{MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject};
-use crate::{ComponentSource, Manifest, ManifestError, OciReference, Route, ServiceSpec};
+use crate::{ComponentSource, Language, Manifest, ManifestError, OciReference, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
 /// which are limited to 63 bytes.
@@ -865,34 +865,114 @@ impl<'a> Validator<'a> {
                 self.problems.report(span, at, problem);
                 None
             }
-            RawComponent::Cargo(cargo) => {
-                let span = cargo.cargo.span();
-                let at = at.key("cargo");
-                let path = cargo.cargo.into_inner();
-                let problem = if path.is_empty() {
-                    "cargo package directory must not be empty; use `.` for the manifest's \
-                     directory"
-                        .to_owned()
-                } else {
-                    let (abs, shown) = self.resolve(&path);
-                    match fs::metadata(&abs) {
-                        Ok(meta) if meta.is_dir() => {
-                            if abs.join("Cargo.toml").is_file() {
-                                return Some(ComponentSource::Cargo { package_dir: abs });
-                            }
-                            format!("cargo package directory `{shown}` has no Cargo.toml")
-                        }
-                        Ok(_) => format!("cargo package `{shown}` is not a directory"),
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                            format!("cargo package directory `{shown}` does not exist")
-                        }
-                        Err(err) => format!("cannot access cargo package `{shown}`: {err}"),
-                    }
+            RawComponent::Build(build) => {
+                let mut keys = [
+                    ("cargo", build.cargo),
+                    ("python", build.python),
+                    ("js", build.js),
+                ]
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|value| (key, value)));
+                let Some((key, value)) = keys.next() else {
+                    self.problems.report(
+                        span,
+                        at,
+                        "say how to build the component: `{ cargo = \"dir\" }`, \
+                         `{ python = \"app.py\" }` or `{ js = \"app.js\" }`",
+                    );
+                    return None;
                 };
-                self.problems.report(span, &at, problem);
-                None
+                if let Some((extra, value)) = keys.next() {
+                    self.problems.report(
+                        value.span(),
+                        at.key(extra),
+                        format!("a component is built one way: `{key}` or `{extra}`, not both"),
+                    );
+                    return None;
+                }
+                match key {
+                    "cargo" => self.cargo_package(value, &at.key(key)),
+                    "python" => self.script(Language::Python, value, &at.key(key)),
+                    _ => self.script(Language::JavaScript, value, &at.key(key)),
+                }
             }
         }
+    }
+
+    /// `{ cargo = "dir" }`: a directory holding a `Cargo.toml`.
+    fn cargo_package(&mut self, raw: Spanned<String>, at: &KeyPath) -> Option<ComponentSource> {
+        let span = raw.span();
+        let path = raw.into_inner();
+        let problem = if path.is_empty() {
+            "cargo package directory must not be empty; use `.` for the manifest's \
+             directory"
+                .to_owned()
+        } else {
+            let (abs, shown) = self.resolve(&path);
+            match fs::metadata(&abs) {
+                Ok(meta) if meta.is_dir() => {
+                    if abs.join("Cargo.toml").is_file() {
+                        return Some(ComponentSource::Cargo { package_dir: abs });
+                    }
+                    format!("cargo package directory `{shown}` has no Cargo.toml")
+                }
+                Ok(_) => format!("cargo package `{shown}` is not a directory"),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    format!("cargo package directory `{shown}` does not exist")
+                }
+                Err(err) => format!("cannot access cargo package `{shown}`: {err}"),
+            }
+        };
+        self.problems.report(span, at, problem);
+        None
+    }
+
+    /// `{ python = "app.py" }` or `{ js = "app.js" }`: the app's main module,
+    /// a file with the language's extension (for Python, a module name
+    /// `import` accepts).
+    fn script(
+        &mut self,
+        language: Language,
+        raw: Spanned<String>,
+        at: &KeyPath,
+    ) -> Option<ComponentSource> {
+        let span = raw.span();
+        let path = raw.into_inner();
+        let (abs, shown) = self.resolve(&path);
+        let extension = abs.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let stem = abs.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let problem = if path.is_empty() {
+            format!("the {language} module's path must not be empty")
+        } else if !language.extensions().contains(&extension) {
+            format!(
+                "`{shown}` is not a {language} module: expected a `.{}` file",
+                language.extensions().join("` or `.")
+            )
+        } else if language == Language::Python
+            && !(stem.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            format!(
+                "`{shown}` cannot be imported as a Python module: name it with letters, digits \
+                 and `_`, like `app.py`"
+            )
+        } else {
+            match fs::metadata(&abs) {
+                Ok(meta) if meta.is_file() => {
+                    return Some(ComponentSource::Script {
+                        language,
+                        entry: abs,
+                    });
+                }
+                Ok(_) => format!("{language} module `{shown}` is not a file"),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    format!("{language} module `{shown}` does not exist")
+                }
+                Err(err) => format!("cannot access {language} module `{shown}`: {err}"),
+            }
+        };
+        self.problems.report(span, at, problem);
+        None
     }
 
     /// Resolves a path from the manifest against the manifest directory:

@@ -42,6 +42,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "order-pipeline/services/notifications",
     ),
     ("url-shortener", "url-shortener"),
+    ("polyglot-indexer", "polyglot/indexer"),
 ];
 
 /// Allowed test-program name prefixes, one `foreach_<suite>!` macro each.

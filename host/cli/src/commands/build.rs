@@ -1,10 +1,12 @@
-//! `wharf build`: compile an app's Rust services to components.
+//! `wharf build`: compile an app's services to components.
 //!
 //! Each service whose component is `{ cargo = "dir" }` is built with
 //! `cargo build --release --target wasm32-wasip2` (cargo's own progress is
 //! shown as it goes) and the resulting component is copied to
 //! `.wharf/build/<service>.wasm` beside the manifest, where `wharf up`
 //! reads it. The `wasm32-wasip2` target is installed with rustup if missing.
+//! A `{ python = "app.py" }` or `{ js = "app.js" }` service is built by
+//! its language's toolchain ([`crate::toolchain`]) into the same place.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -12,9 +14,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 use cargo_metadata::Message;
-use wharf_manifest::{ComponentSource, Manifest};
+use wharf_manifest::{ComponentSource, Manifest, ServiceSpec};
 
 use crate::app::built_component_path;
+use crate::toolchain;
 
 /// The target every Wharf component is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -25,45 +28,86 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     build_manifest(&manifest)
 }
 
-/// Builds every Cargo service of `manifest`.
+/// Builds every service of `manifest` that is built from source.
 pub fn build_manifest(manifest: &Manifest) -> anyhow::Result<()> {
-    let cargo_services: Vec<_> = manifest
+    let from_source: Vec<&ServiceSpec> = manifest
         .services
         .iter()
-        .filter_map(|s| match &s.component {
-            ComponentSource::Cargo { package_dir } => Some((s, package_dir)),
-            ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => None,
-        })
+        .filter(|s| is_built_from_source(&s.component))
         .collect();
-    if cargo_services.is_empty() {
+    if from_source.is_empty() {
         eprintln!("Nothing to build: every service names a prebuilt component.");
         return Ok(());
     }
-    ensure_wasm_target()?;
-    for (service, package_dir) in cargo_services {
-        eprintln!(
-            "Building service `{}` from {}",
-            service.name,
-            package_dir.display()
-        );
-        let wasm = build_package(package_dir)
-            .with_context(|| format!("failed to build service `{}`", service.name))?;
-        let dest = built_component_path(&manifest.dir, &service.name);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::copy(&wasm, &dest)
-            .with_context(|| format!("cannot copy {} to {}", wasm.display(), dest.display()))?;
-        let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-        eprintln!(
-            "Built service `{}`: {} ({} KiB)",
-            service.name,
-            dest.display(),
-            size / 1024
-        );
+    for service in from_source {
+        build_service(&manifest.dir, service)?;
     }
     Ok(())
+}
+
+/// Whether `wharf build` compiles this component from source.
+pub fn is_built_from_source(component: &ComponentSource) -> bool {
+    match component {
+        ComponentSource::Cargo { .. } | ComponentSource::Script { .. } => true,
+        ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => false,
+    }
+}
+
+/// Builds one service from source into `.wharf/build/<service>.wasm`
+/// beside the manifest, and returns that path.
+///
+/// # Errors
+///
+/// The service is not built from source, its toolchain is missing or
+/// cannot be installed, or the build fails (the toolchain's own messages
+/// are on stderr).
+pub fn build_service(manifest_dir: &Path, service: &ServiceSpec) -> anyhow::Result<PathBuf> {
+    let dest = built_component_path(manifest_dir, &service.name);
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let started = std::time::Instant::now();
+    match &service.component {
+        ComponentSource::Cargo { package_dir } => {
+            ensure_wasm_target()?;
+            eprintln!(
+                "Building service `{}` from {}",
+                service.name,
+                package_dir.display()
+            );
+            let wasm = build_package(package_dir)
+                .with_context(|| format!("failed to build service `{}`", service.name))?;
+            std::fs::copy(&wasm, &dest)
+                .with_context(|| format!("cannot copy {} to {}", wasm.display(), dest.display()))?;
+        }
+        ComponentSource::Script { language, entry } => {
+            let world = toolchain::world_for(service);
+            eprintln!(
+                "Building {language} service `{}` from {} (world {world})",
+                service.name,
+                entry.display()
+            );
+            let inputs_dir = dest.with_extension("inputs");
+            let inputs = toolchain::BuildInputs::write(&inputs_dir, *language)?;
+            // Never serve a stale component after a failed build.
+            let _ = std::fs::remove_file(&dest);
+            toolchain::build_script(*language, entry, world, &inputs, &dest)
+                .with_context(|| format!("failed to build service `{}`", service.name))?;
+        }
+        ComponentSource::File(_) | ComponentSource::Deployed | ComponentSource::Oci(_) => {
+            anyhow::bail!("service `{}` is not built from source", service.name)
+        }
+    }
+    let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "Built service `{}`: {} ({} KiB, {:.1} s)",
+        service.name,
+        dest.display(),
+        size / 1024,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(dest)
 }
 
 /// Installs the `wasm32-wasip2` target through rustup when it is missing.

@@ -30,6 +30,36 @@ const HTTP_RUST: &[(&str, &str)] = &[
     ),
 ];
 
+const HTTP_PYTHON: &[(&str, &str)] = &[
+    (
+        "wharf.toml",
+        include_str!("../../../../sdk/templates/http-python/wharf.toml.tmpl"),
+    ),
+    (
+        "app.py",
+        include_str!("../../../../sdk/templates/http-python/app.py"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../sdk/templates/http-python/.gitignore"),
+    ),
+];
+
+const HTTP_JS: &[(&str, &str)] = &[
+    (
+        "wharf.toml",
+        include_str!("../../../../sdk/templates/http-js/wharf.toml.tmpl"),
+    ),
+    (
+        "app.js",
+        include_str!("../../../../sdk/templates/http-js/app.js"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../sdk/templates/http-js/.gitignore"),
+    ),
+];
+
 /// Runs `wharf new`.
 pub fn run(args: NewArgs) -> anyhow::Result<()> {
     let name = args.name.as_str();
@@ -49,6 +79,8 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
     }
     let files = match args.template {
         Template::HttpRust => HTTP_RUST,
+        Template::HttpPython => HTTP_PYTHON,
+        Template::HttpJs => HTTP_JS,
     };
     let sdk_dep = sdk_dependency();
     for (relative, template) in files {

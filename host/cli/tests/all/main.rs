@@ -14,6 +14,7 @@ mod deploy_files;
 mod examples;
 mod failures;
 mod keyvalue;
+mod languages;
 mod manifest_errors;
 mod messaging;
 mod observability;

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wharf_manifest::{ComponentSource, Manifest, ManifestError, Route};
+use wharf_manifest::{ComponentSource, Language, Manifest, ManifestError, Route};
 
 const WASM: &str = "tests/ui/fixtures/existing-file";
 
@@ -193,7 +193,7 @@ fn errors_on_unknown_keys_at_every_level() {
     );
     assert_eq!(
         error_text("[service.hello]\ncomponent = { cargo = '.', path = 'x' }\nroutes = ['/']\n"),
-        "wharf.toml:2:28: service.hello.component.path: unknown field `path`, expected `cargo`"
+        "wharf.toml:2:28: service.hello.component.path: unknown field `path`, expected one of `cargo`, `python`, `js`"
     );
 }
 
@@ -214,7 +214,8 @@ fn errors_on_wrong_types() {
     assert_eq!(
         error_text("[service.hello]\ncomponent = true\nroutes = ['/']\n"),
         "wharf.toml:2:13: service.hello.component: invalid type: boolean `true`, expected a \
-         path to a `.wasm` file or a table like `{ cargo = \"dir\" }`"
+         path to a `.wasm` file or a table like `{ cargo = \"dir\" }`, `{ python = \"app.py\" }` or \
+         `{ js = \"app.js\" }`"
     );
     assert_eq!(
         error_text("service = 'hello'\n"),
@@ -565,4 +566,27 @@ fn key_value_stores_are_kept_in_file_order_and_default_to_none() {
         ["default", "cache_2", "9-lives"]
     );
     assert!(manifest.services[1].key_value_stores.is_empty());
+}
+
+#[test]
+fn parses_python_and_javascript_components() {
+    let manifest = parse(
+        "[service.py]\ncomponent = { python = \"tests/ui/fixtures/app.py\" }\nroutes = [\"/py\"]\n\
+         [service.js]\ncomponent = { js = \"tests/ui/fixtures/app.js\" }\nroutes = [\"/js\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        manifest.services[0].component,
+        ComponentSource::Script {
+            language: Language::Python,
+            entry: crate_dir().join("tests/ui/fixtures/app.py"),
+        }
+    );
+    assert_eq!(
+        manifest.services[1].component,
+        ComponentSource::Script {
+            language: Language::JavaScript,
+            entry: crate_dir().join("tests/ui/fixtures/app.js"),
+        }
+    );
 }
