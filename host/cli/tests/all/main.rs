@@ -8,11 +8,13 @@ mod common;
 
 mod cluster;
 mod compat;
+mod console;
 mod deploy;
 mod deploy_files;
 mod examples;
 mod failures;
 mod keyvalue;
+mod listeners;
 mod manifest_errors;
 mod messaging;
 mod observability;
