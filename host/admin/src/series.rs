@@ -5,9 +5,10 @@
 //!
 //! Each service has one ring of [`WINDOW`] slots, allocated in full when the
 //! service is first seen and never grown: a slot is a [`Slot`] (the stable
-//! point and an optional canary point, [`SLOT_BYTES`] bytes), so a service
-//! costs about `900 × 48 B ≈ 42 KiB` whatever its traffic, plus the last
-//! counter snapshot of each version it runs. A service that is removed loses
+//! point and an optional canary point, [`SLOT_BYTES`] = 44 bytes), so a
+//! service costs `900 × 44 B ≈ 39 KiB` whatever its traffic, plus the last
+//! counter snapshot of each version it runs (about 200 bytes each): about
+//! 40 KiB. A service that is removed loses
 //! its ring at the next tick. Nothing here is persisted: a restart starts
 //! the charts empty.
 //!
@@ -315,7 +316,7 @@ mod tests {
         }
         // Rings never grow once full.
         assert_eq!(store.heap_bytes(), after_first_window);
-        // The documented bound: about 42 KiB a service.
+        // The documented bound: about 40 KiB a service.
         let per_service = store.heap_bytes() / 50;
         assert!(per_service <= 48 * 1024, "{per_service} bytes per service");
         // A clock jump far ahead never grows a ring past the window.

@@ -144,7 +144,8 @@ async fn a_connection_flood_past_the_cap_is_closed_and_a_normal_request_still_an
         hello_manifest(art::HTTP_HELLO_COMPONENT),
         wharf_http::ServeOptions {
             max_connections: CAP,
-            idle_timeout: Duration::from_secs(1),
+            // Long enough that the held connections outlive the flood.
+            idle_timeout: Duration::from_secs(3),
             ..wharf_http::ServeOptions::default()
         },
     )
@@ -180,7 +181,7 @@ async fn a_connection_flood_past_the_admin_cap_is_closed() {
     const CAP: usize = 2;
     let (addr, _stop) = admin_listener(ServeOptions {
         max_connections: CAP,
-        idle_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(3),
         ..ServeOptions::admin()
     })
     .await;
