@@ -27,7 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-WHARF_ADMIN_TOKEN=$token "$wharf" up --build examples/hello \
+# SCHEMATHESIS_APP serves another app (a prebuilt `.wasm`, no build step).
+app=(--build examples/hello)
+[ -n "${SCHEMATHESIS_APP:-}" ] && app=("$SCHEMATHESIS_APP")
+WHARF_ADMIN_TOKEN=$token "$wharf" up "${app[@]}" \
     --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state-dir "$work/state" \
     >"$work/stdout" 2>"$work/stderr" &
 host_pid=$!
@@ -43,14 +46,18 @@ done
 [ -n "$admin" ] || { cat "$work/stderr" >&2; echo "wharf up did not start" >&2; exit 1; }
 echo "host up; admin API at $admin"
 
-# Fixed seed: the same requests every run, so a failure reproduces.
+# Fixed seed: the same requests every run, so a failure reproduces. The
+# coverage phase is left out: in 4.32.5 it stops on an internal error of
+# Hypothesis's lambda introspection ("AST constructor recursion depth
+# mismatch") on two operations, which is not a finding about the host.
 status=0
 "$venv/bin/schemathesis" run host/admin/openapi.yaml \
     --url "$admin" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error \
     --exclude-operation-id service-logs \
-    --max-examples 60 \
+    --max-examples 120 \
+    --phases examples,fuzzing,stateful \
     --seed 20261208 \
     --workers 2 \
     --request-timeout 10 \
