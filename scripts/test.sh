@@ -29,15 +29,18 @@ fi
 # - systemd-analyze (package `systemd`) verifies deploy/systemd/wharf.service
 #   (it works without systemd running as PID 1), and strace (package
 #   `strace`) records the system calls the host makes, which the unit's
-#   filter must allow.
+#   filter must allow;
 # - python3 and node/npm, which `wharf build` uses to install componentize-py
 #   and componentize-js for the Python and JavaScript tests
-#   (host/cli/tests/all/languages.rs), cached in target/toolchains.
+#   (host/cli/tests/all/languages.rs), cached in target/toolchains;
+# - chromium and chromedriver (packages `chromium`, `chromium-driver`), the
+#   headless browser the operator console's tests drive over WebDriver
+#   (host/cli/tests/all/console.rs).
 # nats-server installs into /usr/sbin, which a non-root PATH may lack.
 export PATH="$PATH:/usr/sbin"
 # tool -> the Debian package that provides it
 tools=(promtool:prometheus nats-server:nats-server docker-registry:docker-registry
-       systemd-analyze:systemd strace:strace
+       systemd-analyze:systemd strace:strace chromium:chromium chromedriver:chromium-driver
        python3:python3 node:nodejs npm:npm)
 missing=()
 for entry in "${tools[@]}"; do
@@ -69,6 +72,20 @@ if ! cmp -s scripts/deploy-tools.txt "$deploy_tools/deploy-tools.txt"; then
     cp scripts/deploy-tools.txt "$deploy_tools/deploy-tools.txt"
 fi
 
+# schemathesis from PyPI, which fuzzes the admin API against its OpenAPI
+# document (scripts/schemathesis.sh): a virtualenv in target/schemathesis,
+# reinstalled only when scripts/schemathesis.txt changes.
+schemathesis_venv=target/schemathesis
+if ! cmp -s scripts/schemathesis.txt "$schemathesis_venv/schemathesis.txt"; then
+    echo "==> installing schemathesis into $schemathesis_venv"
+    rm -rf "$schemathesis_venv"
+    mkdir -p target
+    python3 -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check \
+        -r scripts/schemathesis.txt
+    cp scripts/schemathesis.txt "$schemathesis_venv/schemathesis.txt"
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -88,6 +105,16 @@ if bench/compare.sh --quick 2>&1 | tee -a "$log"; then
     echo "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out (bench/compare.sh --quick)" | tee -a "$log"
 else
     echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (bench/compare.sh --quick)" | tee -a "$log"
+fi
+
+# The admin API fuzzed against host/admin/openapi.yaml by schemathesis, on a
+# real host: at least 1,000 generated requests, no 5xx, the host still up.
+# Counted as one test below.
+echo "==> scripts/schemathesis.sh (admin API against its OpenAPI document)"
+if scripts/schemathesis.sh 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out (scripts/schemathesis.sh)" | tee -a "$log"
+else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (scripts/schemathesis.sh)" | tee -a "$log"
 fi
 
 # One closing line for the whole suite (the last cargo runner alone may be a

@@ -8,22 +8,25 @@
 //! (`host/admin/openapi.yaml`, also served at `/v1/openapi.yaml`) describes
 //! and a test holds the two equal. The handlers are thin: they parse, call
 //! the [`Deployer`], and map its typed errors to statuses.
+//!
+//! The same listener serves the operator console at `/ui/` ([`console`]),
+//! which reads only the API documented here.
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod routes;
+pub mod series;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::convert::Infallible;
 
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
-use http_body_util::{BodyExt as _, BodyStream, Full, Limited};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use http_body_util::{BodyExt, BodyStream, Full, Limited};
 use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
@@ -32,6 +35,8 @@ use wharf_deploy::digest::Digest;
 use wharf_deploy::store::PutError;
 use wharf_deploy::{DeployError, Deployer};
 use wharf_metrics::Metrics;
+
+pub use wharf_http::ServeOptions;
 
 pub use routes::Endpoint;
 pub use wharf_deploy::api::ServiceStatus;
@@ -54,8 +59,12 @@ pub type ClusterStatusFn = Arc<
     dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<ClusterStatus>> + Send + Sync,
 >;
 
+/// A response body of the admin listener: whole, or streamed (log events).
+pub type AdminBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
 /// Shared state of the admin listener(s).
 pub struct AdminState {
+    console: Arc<console::Console>,
     metrics: Arc<Metrics>,
     token: String,
     ready: AtomicBool,
@@ -68,6 +77,7 @@ impl AdminState {
     /// Admin state guarded by `token`; not ready until [`set_ready`](Self::set_ready).
     pub fn new(metrics: Arc<Metrics>, token: String) -> Self {
         Self {
+            console: Arc::new(console::Console::new(&token)),
             metrics,
             token,
             ready: AtomicBool::new(false),
@@ -96,6 +106,12 @@ impl AdminState {
         self.metrics.ready.set(1);
     }
 
+    /// Starts the console's sampler and log collector over `http`'s
+    /// services (see [`console`]).
+    pub fn start_console(&self, http: Arc<wharf_http::HttpApp>) {
+        self.console.start(http);
+    }
+
     /// Whether every service is compiled and accepting.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -119,7 +135,30 @@ impl AdminState {
 
     /// Answers one admin request. `metrics_only` listeners serve only the
     /// unauthenticated health and metrics routes.
-    pub async fn handle<B>(&self, req: Request<B>, metrics_only: bool) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, req: Request<B>, metrics_only: bool) -> Response<AdminBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        // The log stream is the one answer that is not a whole body.
+        if req.method() == http::Method::GET
+            && let Ok((endpoint, params)) = routes::resolve(req.method(), req.uri().path())
+            && endpoint.id == "service-logs"
+            && !metrics_only
+            && self.authorized(&req)
+            && let Some(deployer) = self.deployer()
+        {
+            let name = params.first().map(String::as_str).unwrap_or_default();
+            if deployer.status().iter().any(|s| s.name == name) {
+                return self.console.log_stream(name);
+            }
+        }
+        self.handle_whole(req, metrics_only)
+            .await
+            .map(BodyExt::boxed_unsync)
+    }
+
+    async fn handle_whole<B>(&self, req: Request<B>, metrics_only: bool) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -135,7 +174,7 @@ impl AdminState {
                 return r;
             }
         };
-        if metrics_only && endpoint.authenticated {
+        if metrics_only && (endpoint.authenticated || endpoint.id.starts_with("console-")) {
             return text(StatusCode::NOT_FOUND, "not found\n");
         }
         if endpoint.authenticated && !self.authorized(&req) {
@@ -146,6 +185,11 @@ impl AdminState {
         }
         match endpoint.id {
             "healthz" => text(StatusCode::OK, "ok\n"),
+            "console-redirect" => console::redirect(),
+            "console-index" => console::asset(""),
+            "console-asset" => {
+                console::asset(params.first().map(String::as_str).unwrap_or_default())
+            }
             "readyz" if self.is_ready() => text(StatusCode::OK, "ready\n"),
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
             "metrics" => self.metrics_response(),
@@ -184,6 +228,29 @@ impl AdminState {
         let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
         match id {
             "list-services" => json(StatusCode::OK, &deployer.status()),
+            "host-status" => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "ready": self.is_ready(),
+                    "uptime_seconds": self.console.uptime().as_secs(),
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "services": deployer.status().len(),
+                }),
+            ),
+            "service-series" => match deployer.status().into_iter().find(|s| s.name == param(0)) {
+                Some(status) => {
+                    // A service newer than the last sample has no points yet.
+                    let series = self
+                        .console
+                        .series(param(0))
+                        .unwrap_or_else(|| series::Series::empty(&status.name, &status.version));
+                    json(StatusCode::OK, &series)
+                }
+                None => deploy_error(&DeployError::UnknownService(param(0).to_string())),
+            },
+            // Reached only when the stream could not start: the service is
+            // unknown.
+            "service-logs" => deploy_error(&DeployError::UnknownService(param(0).to_string())),
             "get-service" => match deployer.status().into_iter().find(|s| s.name == param(0)) {
                 Some(status) => json(StatusCode::OK, &status),
                 None => deploy_error(&DeployError::UnknownService(param(0).to_string())),
@@ -441,39 +508,39 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-/// Serves the admin routes on `listener` until `shutdown` completes.
+/// Serves the admin routes on `listener` until `shutdown` completes, with
+/// the admin listener's limits ([`ServeOptions::admin`]).
 pub async fn serve_admin(
     listener: TcpListener,
     state: Arc<AdminState>,
     metrics_only: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "admin listener failed to accept");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    serve_admin_with(
+        listener,
+        state,
+        metrics_only,
+        ServeOptions::admin(),
+        shutdown,
+    )
+    .await
+}
+
+/// Like [`serve_admin`] with explicit listener limits. The accept loop,
+/// head timeout, head-size limit, idle timeout and connection cap are the
+/// public listener's ([`wharf_http::serve_with`]): one implementation.
+pub async fn serve_admin_with(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    metrics_only: bool,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    wharf_http::serve_with(listener, options, shutdown, move |req| {
         let state = state.clone();
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(state.handle(req, metrics_only).await) }
-            });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { state.handle(req, metrics_only).await }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -38,6 +38,35 @@ impl GuestStream {
             GuestStream::Stderr => "stderr",
         }
     }
+}
+
+/// One guest line as a [`tap`] subscriber sees it.
+#[derive(Debug, Clone)]
+pub struct TappedLine {
+    /// Service name.
+    pub service: Arc<str>,
+    /// Version label.
+    pub version: Arc<str>,
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// The line, lossily UTF-8, without its newline.
+    pub line: Arc<str>,
+    /// Whether the guest's line was longer than [`MAX_LINE_BYTES`].
+    pub truncated: bool,
+}
+
+/// Lines a slow [`tap`] subscriber may fall behind by before it loses the
+/// oldest (it is told how many it lost).
+const TAP_CAPACITY: usize = 256;
+
+static TAP: OnceLock<tokio::sync::broadcast::Sender<Arc<TappedLine>>> = OnceLock::new();
+
+/// Every guest line of this process from now on (the operator console's log
+/// stream). Bounded: a subscriber that falls more than 256 lines behind
+/// loses the oldest. Lines cost nothing extra while nobody subscribes.
+pub fn tap() -> tokio::sync::broadcast::Receiver<Arc<TappedLine>> {
+    TAP.get_or_init(|| tokio::sync::broadcast::channel(TAP_CAPACITY).0)
+        .subscribe()
 }
 
 /// Tags attached to every line a guest writes.
@@ -131,6 +160,17 @@ impl LineBuffer {
             "{}",
             wharf_telemetry::guest_text_within(line, MAX_LINE_BYTES)
         );
+        if let Some(tap) = TAP.get()
+            && tap.receiver_count() > 0
+        {
+            let _ = tap.send(Arc::new(TappedLine {
+                service: tags.service.clone(),
+                version: tags.version.clone(),
+                stream: self.stream.as_str(),
+                line: line.into(),
+                truncated: self.truncated,
+            }));
+        }
         self.pending.clear();
         self.truncated = false;
     }

@@ -13,7 +13,7 @@
 //! - [`handler`]: one request → one instance → one response.
 //! - [`server`]: accept loop and graceful shutdown, with the listener and
 //!   the shutdown signal supplied by the caller so tests can drive it on
-//!   port 0.
+//!   port 0; the admin listener serves through the same loop and limits.
 #![deny(missing_docs)]
 
 pub mod body_limit;
@@ -25,5 +25,5 @@ pub mod table;
 
 pub use handler::HttpApp;
 pub use router::Router;
-pub use server::{ServeOptions, serve};
+pub use server::{ServeOptions, serve, serve_with};
 pub use table::{Canary, RouteTable, ServiceTarget, Serving};

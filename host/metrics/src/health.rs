@@ -79,12 +79,17 @@ impl HealthSnapshot {
     /// falls in (`None` without requests; the top bucket reads as its lower
     /// bound).
     pub fn p99(&self) -> Option<Duration> {
+        self.percentile(99)
+    }
+
+    /// The `pct`th percentile latency (1..=100), read like [`p99`](Self::p99).
+    pub fn percentile(&self, pct: u64) -> Option<Duration> {
         let total: u64 = self.buckets.iter().sum();
         if total == 0 {
             return None;
         }
-        // The smallest bucket whose cumulative count reaches 99 %.
-        let rank = total - total / 100;
+        // The smallest bucket whose cumulative count reaches `pct` %.
+        let rank = total - total * (100 - pct.min(100)) / 100;
         let mut seen = 0;
         for (i, count) in self.buckets.iter().enumerate() {
             seen += count;

@@ -203,6 +203,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     .set(i64::try_from(broker.dropped()).unwrap_or(i64::MAX));
             })
         });
+        admin.start_console(http.clone());
         if let Some(cluster) = &cluster {
             cluster.run(
                 deployer.clone(),
