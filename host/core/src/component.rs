@@ -465,7 +465,9 @@ impl Exports {
     fn outdated_messaging(&self) -> Option<&str> {
         self.names
             .iter()
-            .find(|name| is_wasi_messaging(name) && **name != crate::wasi_messaging::INCOMING_HANDLER_EXPORT)
+            .find(|name| {
+                is_wasi_messaging(name) && **name != crate::wasi_messaging::INCOMING_HANDLER_EXPORT
+            })
             .map(String::as_str)
     }
 

@@ -39,7 +39,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use wasmtime::Store;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wharf_messaging::{BrokerError, Message};
@@ -135,17 +134,25 @@ pub struct WasiMessagingView<'a> {
 
 impl WasiMessagingView<'_> {
     fn context(&self) -> Result<&MessagingContext, Error> {
-        self.context.ok_or_else(|| {
-            Error::Connection("messaging is not available on this host".to_owned())
-        })
+        self.context
+            .ok_or_else(|| Error::Connection("messaging is not available on this host".to_owned()))
     }
 
     /// The broker message for `message` to `topic`: the host's trace
     /// context and request ID first, then the guest's metadata and content
     /// type, minus any header the host already set.
-    fn outgoing(&self, context: &MessagingContext, topic: String, message: &GuestMessage) -> Message {
+    fn outgoing(
+        &self,
+        context: &MessagingContext,
+        topic: String,
+        message: &GuestMessage,
+    ) -> Message {
         let mut out = context.message(topic, message.data.clone(), None);
-        let taken: Vec<String> = out.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+        let taken: Vec<String> = out
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
         let own = |name: &str| taken.iter().any(|t| t.eq_ignore_ascii_case(name));
         for (name, value) in &message.metadata {
             if !own(name) && !name.eq_ignore_ascii_case(CONTENT_TYPE) {
@@ -153,7 +160,8 @@ impl WasiMessagingView<'_> {
             }
         }
         if let Some(content_type) = &message.content_type {
-            out.headers.push((CONTENT_TYPE.to_owned(), content_type.clone()));
+            out.headers
+                .push((CONTENT_TYPE.to_owned(), content_type.clone()));
         }
         out
     }
@@ -174,7 +182,9 @@ impl WasiMessagingView<'_> {
         tracing::debug!(service = self.service, %topic, %error, "wasi:messaging operation failed");
         match error {
             BrokerError::Timeout { .. } => Error::Timeout,
-            BrokerError::Connection(_) | BrokerError::Closed => Error::Connection(error.to_string()),
+            BrokerError::Connection(_) | BrokerError::Closed => {
+                Error::Connection(error.to_string())
+            }
             _ => Error::Other(error.to_string()),
         }
     }
@@ -196,7 +206,10 @@ impl types::HostClient for WasiMessagingView<'_> {
         Ok(Ok(self.table.push(Client)?))
     }
 
-    async fn disconnect(&mut self, _client: Resource<Client>) -> wasmtime::Result<Result<(), Error>> {
+    async fn disconnect(
+        &mut self,
+        _client: Resource<Client>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         Ok(Ok(()))
     }
 
@@ -218,7 +231,10 @@ impl types::HostMessage for WasiMessagingView<'_> {
         Ok(self.table.get(&m)?.topic.clone())
     }
 
-    async fn content_type(&mut self, m: Resource<GuestMessage>) -> wasmtime::Result<Option<String>> {
+    async fn content_type(
+        &mut self,
+        m: Resource<GuestMessage>,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(self.table.get(&m)?.content_type.clone())
     }
 
@@ -269,7 +285,11 @@ impl types::HostMessage for WasiMessagingView<'_> {
         Ok(())
     }
 
-    async fn remove_metadata(&mut self, m: Resource<GuestMessage>, key: String) -> wasmtime::Result<()> {
+    async fn remove_metadata(
+        &mut self,
+        m: Resource<GuestMessage>,
+        key: String,
+    ) -> wasmtime::Result<()> {
         self.table.get_mut(&m)?.metadata.retain(|(k, _)| *k != key);
         Ok(())
     }
@@ -326,11 +346,21 @@ impl request_reply::Host for WasiMessagingView<'_> {
         if let Err(e) = self.check(context, &topic) {
             return Ok(Err(e));
         }
-        let timeout = options.timeout.unwrap_or(MAX_REQUEST_TIMEOUT).min(MAX_REQUEST_TIMEOUT);
-        let expected = options.expected_replies.unwrap_or(1).clamp(1, MAX_EXPECTED_REPLIES);
+        let timeout = options
+            .timeout
+            .unwrap_or(MAX_REQUEST_TIMEOUT)
+            .min(MAX_REQUEST_TIMEOUT);
+        let expected = options
+            .expected_replies
+            .unwrap_or(1)
+            .clamp(1, MAX_EXPECTED_REPLIES);
         let out = self.outgoing(context, topic.clone(), &message);
         let replies = if expected == 1 {
-            context.broker.request(out, timeout).await.map(|reply| vec![reply])
+            context
+                .broker
+                .request(out, timeout)
+                .await
+                .map(|reply| vec![reply])
         } else {
             gather(context, out, timeout, expected).await
         };
@@ -444,7 +474,10 @@ pub(crate) async fn handle(
     message: &Message,
 ) -> wasmtime::Result<Result<(), String>> {
     let bindings = pre.instantiate_async(&mut *store).await?;
-    let resource = store.data_mut().table().push(GuestMessage::received(message))?;
+    let resource = store
+        .data_mut()
+        .table()
+        .push(GuestMessage::received(message))?;
     let result = bindings
         .wasi_messaging_incoming_handler()
         .call_handle(&mut *store, resource)

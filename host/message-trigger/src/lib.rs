@@ -350,7 +350,11 @@ impl MessageTrigger {
             }
             return;
         }
-        match self.broker.publish(dead_letter(spec, message, attempt, &error)).await {
+        match self
+            .broker
+            .publish(dead_letter(spec, message, attempt, &error))
+            .await
+        {
             Ok(()) => {
                 count("dead_lettered");
                 tracing::error!(service, subject = %message.subject, dead_letter = %spec.dead_letter, attempts = attempt, %error, "message dead-lettered");
@@ -398,7 +402,11 @@ impl MessageTrigger {
             tracing::error!(service, subject = %message.subject, attempts = attempt, %error, "dead letter failed again; dropped");
             return;
         }
-        match self.broker.publish(dead_letter(spec, &message, attempt, &error)).await {
+        match self
+            .broker
+            .publish(dead_letter(spec, &message, attempt, &error))
+            .await
+        {
             Ok(()) => {
                 count("dead_lettered");
                 tracing::error!(service, subject = %message.subject, dead_letter = %spec.dead_letter, attempts = attempt, %error, "message dead-lettered");
@@ -479,7 +487,12 @@ impl MessageTrigger {
 /// The dead letter for `message` after `attempts` failed with `error`:
 /// the original headers plus the error, the attempt count and the
 /// original subject.
-fn dead_letter(spec: &SubscriptionSpec, message: &Message, attempts: u32, error: &anyhow::Error) -> Message {
+fn dead_letter(
+    spec: &SubscriptionSpec,
+    message: &Message,
+    attempts: u32,
+    error: &anyhow::Error,
+) -> Message {
     let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
     dead.headers = message.headers.clone();
     dead.headers.push((ERROR_HEADER.into(), one_line(error)));

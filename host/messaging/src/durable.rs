@@ -160,7 +160,12 @@ pub struct Delivery {
 
 impl Delivery {
     /// A delivery acknowledged through `acknowledge`; for brokers.
-    pub fn new(message: Message, attempt: u32, key: String, acknowledge: Box<dyn Acknowledge>) -> Self {
+    pub fn new(
+        message: Message,
+        attempt: u32,
+        key: String,
+        acknowledge: Box<dyn Acknowledge>,
+    ) -> Self {
         Self {
             message,
             attempt,
@@ -225,7 +230,8 @@ pub struct DurableStatus {
 /// (the stored messages stay).
 pub struct DurableSubscription {
     stream: BoxStream<'static, Delivery>,
-    status: Box<dyn Fn() -> futures::future::BoxFuture<'static, Option<DurableStatus>> + Send + Sync>,
+    status:
+        Box<dyn Fn() -> futures::future::BoxFuture<'static, Option<DurableStatus>> + Send + Sync>,
 }
 
 impl DurableSubscription {
@@ -270,7 +276,8 @@ impl Stream for DurableSubscription {
 
 impl fmt::Debug for DurableSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DurableSubscription").finish_non_exhaustive()
+        f.debug_struct("DurableSubscription")
+            .finish_non_exhaustive()
     }
 }
 
@@ -296,11 +303,24 @@ mod tests {
         assert_ne!(a.consumer, b.consumer);
         let grouped = durable_names("shop", "audit", "orders.*", Some("g"));
         assert_ne!(a.consumer, grouped.consumer);
-        assert_ne!(a.stream, durable_names("shop", "audit", "orders.>", None).stream);
-        assert_ne!(a.stream, durable_names("shop2", "audit", "orders.*", None).stream);
+        assert_ne!(
+            a.stream,
+            durable_names("shop", "audit", "orders.>", None).stream
+        );
+        assert_ne!(
+            a.stream,
+            durable_names("shop2", "audit", "orders.*", None).stream
+        );
         // Characters JetStream refuses are replaced, but still hashed apart.
         let dotted = durable_names("my.app", "audit", "x", None);
-        assert!(dotted.stream.starts_with("WHARF_my_app_"), "{}", dotted.stream);
-        assert_ne!(dotted.stream, durable_names("my_app", "audit", "x", None).stream);
+        assert!(
+            dotted.stream.starts_with("WHARF_my_app_"),
+            "{}",
+            dotted.stream
+        );
+        assert_ne!(
+            dotted.stream,
+            durable_names("my_app", "audit", "x", None).stream
+        );
     }
 }

@@ -35,7 +35,10 @@ use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use tokio::sync::Notify;
 
 use crate::broker::BrokerError;
-use crate::durable::{Acknowledge, Delivery, DurableLimits, DurableSpec, DurableStatus, DurableSubscription, durable_names};
+use crate::durable::{
+    Acknowledge, Delivery, DurableLimits, DurableSpec, DurableStatus, DurableSubscription,
+    durable_names,
+};
 use crate::message::Message;
 use crate::subject::pattern_matches;
 
@@ -153,7 +156,9 @@ impl DurableQueues {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::error!(error = %format!("{error:#}"), "cannot store a durable message");
-                return Err(BrokerError::Rejected("the durable queue could not store the message".into()));
+                return Err(BrokerError::Rejected(
+                    "the durable queue could not store the message".into(),
+                ));
             }
             Err(_) => return Err(BrokerError::Closed),
         }
@@ -172,7 +177,12 @@ impl DurableQueues {
     /// The subscription's queue, registered (and read back from disk) on
     /// first use.
     pub(crate) fn subscribe(&self, spec: &DurableSpec) -> Result<DurableSubscription, BrokerError> {
-        let names = durable_names(&spec.app, &spec.service, &spec.topic, spec.queue_group.as_deref());
+        let names = durable_names(
+            &spec.app,
+            &spec.service,
+            &spec.topic,
+            spec.queue_group.as_deref(),
+        );
         let queue = {
             let mut queues = self.lock();
             match queues.get(&names.consumer) {
@@ -392,7 +402,11 @@ fn encode(message: &Message, stored_ms: u64) -> Vec<u8> {
         Some(reply) => put(&mut out, reply.as_bytes()),
         None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
     }
-    out.extend_from_slice(&u32::try_from(message.headers.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(message.headers.len())
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
     for (name, value) in &message.headers {
         put(&mut out, name.as_bytes());
         put(&mut out, value.as_bytes());
@@ -490,21 +504,30 @@ mod tests {
             let queues = DurableQueues::open(dir.path()).unwrap();
             let mut sub = queues.subscribe(&spec("jobs.*", limits)).unwrap();
             for i in 0..3 {
-                queues.store(&Message::new(format!("jobs.{i}"), "x")).await.unwrap();
+                queues
+                    .store(&Message::new(format!("jobs.{i}"), "x"))
+                    .await
+                    .unwrap();
             }
             // Not matching: not stored, not refused.
             queues.store(&Message::new("other", "x")).await.unwrap();
             // At the message limit: refused, with an error.
             assert!(queues.store(&Message::new("jobs.9", "x")).await.is_err());
             let first = sub.next().await.unwrap();
-            assert_eq!((first.message.subject.as_str(), first.attempt), ("jobs.0", 1));
+            assert_eq!(
+                (first.message.subject.as_str(), first.attempt),
+                ("jobs.0", 1)
+            );
             first.ack().await.unwrap();
             let second = sub.next().await.unwrap();
             second.nak(Duration::from_millis(10)).await.unwrap();
             let third = sub.next().await.unwrap();
             assert_eq!(third.message.subject, "jobs.2");
             let again = sub.next().await.unwrap();
-            assert_eq!((again.message.subject.as_str(), again.attempt), ("jobs.1", 2));
+            assert_eq!(
+                (again.message.subject.as_str(), again.attempt),
+                ("jobs.1", 2)
+            );
             // jobs.1 and jobs.2 are never acked: a "crash".
         }
         let queues = DurableQueues::open(dir.path()).unwrap();

@@ -143,7 +143,9 @@ pub(crate) async fn subscribe_durable(
         .max_messages_per_batch(max_in_flight)
         .messages()
         .await
-        .map_err(|e| BrokerError::Connection(format!("cannot pull from `{}`: {e}", names.consumer)))?;
+        .map_err(|e| {
+            BrokerError::Connection(format!("cannot pull from `{}`: {e}", names.consumer))
+        })?;
     let consumer_name = names.consumer.clone();
     let deliveries = messages.filter_map(move |next| {
         let consumer_name = consumer_name.clone();

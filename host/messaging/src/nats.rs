@@ -133,7 +133,11 @@ fn to_header_map(headers: &[(String, String)]) -> Result<Option<HeaderMap>, Brok
 
 /// The spelling the NATS server needs for the headers it acts on.
 fn canonical_header(name: &str) -> &str {
-    const SERVER_HEADERS: &[&str] = &["Nats-Msg-Id", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id"];
+    const SERVER_HEADERS: &[&str] = &[
+        "Nats-Msg-Id",
+        "Nats-Expected-Stream",
+        "Nats-Expected-Last-Msg-Id",
+    ];
     SERVER_HEADERS
         .iter()
         .find(|known| known.eq_ignore_ascii_case(name))

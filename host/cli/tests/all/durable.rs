@@ -112,14 +112,28 @@ async fn durable_on_nats_keeps_messages_while_down_survives_sigkill_and_dead_let
     .await;
     let service = "service=\"sink\",subscription=\"dur.*\"}";
     assert_eq!(
-        metric(&first, &format!("wharf_messages_total{{outcome=\"dead_lettered\",{service}")).await,
+        metric(
+            &first,
+            &format!("wharf_messages_total{{outcome=\"dead_lettered\",{service}")
+        )
+        .await,
         1.0
     );
     assert!(
-        metric(&first, &format!("wharf_messages_total{{outcome=\"acked\",{service}")).await >= 320.0
+        metric(
+            &first,
+            &format!("wharf_messages_total{{outcome=\"acked\",{service}")
+        )
+        .await
+            >= 320.0
     );
     assert!(
-        metric(&first, &format!("wharf_messages_total{{outcome=\"redelivered\",{service}")).await >= 2.0
+        metric(
+            &first,
+            &format!("wharf_messages_total{{outcome=\"redelivered\",{service}")
+        )
+        .await
+            >= 2.0
     );
 
     // SIGKILL in the middle of a batch of 2,000: after a restart every
@@ -215,6 +229,8 @@ async fn publish_to_handle_throughput_durable() {
         results.push((label, f64::from(N) / started.elapsed().as_secs_f64()));
     }
     for (label, rate) in &results {
-        println!("publish→handled, {label}: {rate:.0} messages/s ({N} messages, fresh instance each)");
+        println!(
+            "publish→handled, {label}: {rate:.0} messages/s ({N} messages, fresh instance each)"
+        );
     }
 }

@@ -39,7 +39,11 @@ async fn common_behaviour(host: &ChildHost, data: &Path) {
     // Within the grant, with metadata and a content type: handled by the
     // service's own subscription, which sees both.
     assert_eq!(
-        get(host, "/publish?topic=wm.note&body=n1&meta=m1&ct=application/json").await,
+        get(
+            host,
+            "/publish?topic=wm.note&body=n1&meta=m1&ct=application/json"
+        )
+        .await,
         (200, "published\n".to_string())
     );
     eventually(10, "the note", || {
@@ -134,17 +138,28 @@ async fn wasi_messaging_on_nats_maps_metadata_to_headers_and_handles_each_messag
     let mut notes = client.subscribe("wm.note").await.unwrap();
     client.flush().await.unwrap();
     assert_eq!(
-        get(&host, "/publish?topic=wm.note&body=n2&meta=m2&ct=text/csv").await.0,
+        get(&host, "/publish?topic=wm.note&body=n2&meta=m2&ct=text/csv")
+            .await
+            .0,
         200
     );
-    let note = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut notes))
-        .await
-        .unwrap()
-        .unwrap();
+    let note = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut notes),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let headers = note.headers.unwrap();
     assert_eq!(headers.get("x-test").map(|v| v.as_str()), Some("m2"));
-    assert_eq!(headers.get("content-type").map(|v| v.as_str()), Some("text/csv"));
-    assert!(headers.get("x-request-id").is_some(), "trace context travels");
+    assert_eq!(
+        headers.get("content-type").map(|v| v.as_str()),
+        Some("text/csv")
+    );
+    assert!(
+        headers.get("x-request-id").is_some(),
+        "trace context travels"
+    );
 
     // 200 messages from an outside NATS client, with headers: each handled
     // once, its headers seen as metadata.

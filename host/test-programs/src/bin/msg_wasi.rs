@@ -136,11 +136,7 @@ impl wasi::exports::http::incoming_handler::Guest for Component {
                 for i in 0..n {
                     let m = Message::new(i.to_string().as_bytes());
                     if let Err(e) = producer::send(&client, &topic, m) {
-                        return respond(
-                            out,
-                            502,
-                            &format!("error after {i}: {}\n", describe(&e)),
-                        );
+                        return respond(out, 502, &format!("error after {i}: {}\n", describe(&e)));
                     }
                 }
                 respond(out, 200, &format!("published {n}\n"))
