@@ -17,11 +17,14 @@ use crate::messaging::{App, eventually, get, metric, nats_server, received};
 
 /// `sink` handles `dur.*` durably; `front` publishes under `dur.>` over
 /// HTTP (used on the embedded broker, where only the host can publish).
+/// The sink's short timeouts make its ack wait 13 s, so what a killed
+/// host held comes back soon.
 fn manifest(data: &Path) -> String {
     format!(
         "[service.front]\ncomponent = {c:?}\nroutes = [\"/...\"]\npublish = [\"dur.>\"]\n\n\
          [service.sink]\ncomponent = {c:?}\n\
          subscriptions = [{{ topic = \"dur.*\", durable = true, retries = 2, max_in_flight = 4, dead_letter = \"dead.sink\" }}]\n\
+         limits = {{ timeout = \"2s\", queue_timeout = \"1s\" }}\n\
          files = [{{ source = {data:?}, path = \"/data\", mode = \"rw\" }}]\n",
         c = art::MSG_WASI_COMPONENT,
     )
