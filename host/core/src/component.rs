@@ -72,8 +72,12 @@ impl GuestAbi {
     }
 }
 
-/// The export a service with subscriptions must provide.
-pub const MESSAGE_HANDLER_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
+/// The export a service with subscriptions must provide (either one).
+pub const MESSAGE_HANDLER_EXPORT: &str =
+    "wasi:messaging/incoming-handler@0.2.0-draft` or `wasmcloud:messaging/handler@0.2.0";
+
+/// The interface label that has covered several incompatible WIT texts.
+const WASI_MESSAGING_LABEL: &str = "@0.2.0-draft";
 
 /// Why a component was refused at load. Callers branch on it (the CLI exits
 /// non-zero, a deploy API answers 422), so it is a typed error.
@@ -163,6 +167,20 @@ pub enum LoadError {
         /// The host's maximum.
         maximum: u64,
     },
+    /// The component was built against an older text of
+    /// `wasi:messaging@0.2.0-draft`: the label has covered three
+    /// incompatible texts, and the host implements the newest.
+    #[error(
+        "{origin} was built against an older, incompatible text of `wasi:messaging@0.2.0-draft` (`{interface}` does not match{detail}); the version label has covered three different texts, and Wharf implements the newest (WebAssembly/wasi-messaging at f027346, Dec 2024, vendored in wit/deps/messaging): rebuild the component against it"
+    )]
+    OutdatedMessagingText {
+        /// Where the bytes came from.
+        origin: String,
+        /// The import or export that does not match.
+        interface: String,
+        /// What the type checker said, if anything.
+        detail: String,
+    },
     /// Linking failed for a reason other than a missing import.
     #[error("{origin} could not be linked: {reason}")]
     Link {
@@ -194,6 +212,9 @@ pub struct ServiceTemplate {
     http: Option<GuestAbi>,
     /// The message entry point, when the service has subscriptions.
     messaging: Option<crate::messaging::WasmcloudMessagingPre<InstanceState>>,
+    /// The standard message entry point; preferred over `messaging` when
+    /// a component exports both.
+    wasi_messaging: Option<crate::wasi_messaging::WasiMessagingPre<InstanceState>>,
     policy: ServicePolicy,
     /// CPU-time budget in epoch ticks.
     tick_budget: u64,
@@ -244,7 +265,14 @@ impl ServiceTemplate {
                 origin,
             });
         }
-        if handles_messages && !exports.messaging {
+        if let Some(old) = exports.outdated_messaging() {
+            return Err(LoadError::OutdatedMessagingText {
+                origin,
+                interface: old.to_string(),
+                detail: String::new(),
+            });
+        }
+        if handles_messages && !exports.messaging && !exports.wasi_messaging {
             return Err(exports.missing(&origin, MESSAGE_HANDLER_EXPORT));
         }
         let instance_pre = runtime
@@ -265,7 +293,20 @@ impl ServiceTemplate {
             None => None,
         };
         let messaging = if exports.messaging {
-            Some(crate::messaging::WasmcloudMessagingPre::new(instance_pre).map_err(link)?)
+            Some(crate::messaging::WasmcloudMessagingPre::new(instance_pre.clone()).map_err(link)?)
+        } else {
+            None
+        };
+        let wasi_messaging = if exports.wasi_messaging {
+            Some(
+                crate::wasi_messaging::WasiMessagingPre::new(instance_pre).map_err(|e| {
+                    LoadError::OutdatedMessagingText {
+                        origin: origin.clone(),
+                        interface: crate::wasi_messaging::INCOMING_HANDLER_EXPORT.to_string(),
+                        detail: format!(": {}", one_line(&e)),
+                    }
+                })?,
+            )
         } else {
             None
         };
@@ -282,6 +323,7 @@ impl ServiceTemplate {
             engine: runtime.engine().clone(),
             http,
             messaging,
+            wasi_messaging,
             tick_budget: policy.cpu_ticks(runtime.epoch_tick()),
             idle: IdleInstances::new(policy.limits.instance_reuse),
             policy,
@@ -319,6 +361,44 @@ impl ServiceTemplate {
     /// handles messages.
     pub fn messaging(&self) -> Option<&crate::messaging::WasmcloudMessagingPre<InstanceState>> {
         self.messaging.as_ref()
+    }
+
+    /// Whether this version handles messages (exports either message
+    /// handler).
+    pub fn handles_messages(&self) -> bool {
+        self.wasi_messaging.is_some() || self.messaging.is_some()
+    }
+
+    /// Instantiates this version in `store` and hands it `message`.
+    ///
+    /// A component that exports both handlers gets every message through
+    /// the standard `wasi:messaging/incoming-handler`; its
+    /// `wasmcloud:messaging/handler` is then never called. The outer error
+    /// is a trap (or no handler at all), the inner one the guest's own
+    /// error.
+    pub async fn handle_message(
+        &self,
+        store: &mut Store<InstanceState>,
+        message: &wharf_messaging::Message,
+    ) -> anyhow::Result<Result<(), String>> {
+        if let Some(pre) = &self.wasi_messaging {
+            return crate::wasi_messaging::handle(pre, store, message)
+                .await
+                .map_err(anyhow::Error::from);
+        }
+        let Some(pre) = &self.messaging else {
+            anyhow::bail!("this version exports no message handler");
+        };
+        let msg = crate::messaging::BrokerMessage {
+            subject: message.subject.clone(),
+            body: message.body.to_vec(),
+            reply_to: message.reply_to.clone(),
+        };
+        let bindings = pre.instantiate_async(&mut *store).await?;
+        Ok(bindings
+            .wasmcloud_messaging_handler()
+            .call_handle_message(&mut *store, &msg)
+            .await?)
     }
 
     /// An instance for one HTTP request: an idle one of this version bound
@@ -444,6 +524,7 @@ struct Exports {
     imports: Vec<String>,
     http: Option<HttpExport>,
     messaging: bool,
+    wasi_messaging: bool,
 }
 
 impl Exports {
@@ -477,6 +558,9 @@ impl Exports {
             messaging: names
                 .iter()
                 .any(|name| name == "wasmcloud:messaging/handler@0.2.0"),
+            wasi_messaging: names
+                .iter()
+                .any(|name| name == crate::wasi_messaging::INCOMING_HANDLER_EXPORT),
             names,
             imports,
         }
@@ -508,6 +592,17 @@ impl Exports {
         }
     }
 
+    /// An export only an older `wasi:messaging@0.2.0-draft` text has
+    /// (the February 2024 text's `messaging-guest`).
+    fn outdated_messaging(&self) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|name| {
+                is_wasi_messaging(name) && **name != crate::wasi_messaging::INCOMING_HANDLER_EXPORT
+            })
+            .map(String::as_str)
+    }
+
     fn missing(&self, origin: &str, expected: &'static str) -> LoadError {
         LoadError::MissingExport {
             origin: origin.to_string(),
@@ -536,6 +631,21 @@ fn link_error(error: &wasmtime::Error, origin: &str) -> LoadError {
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(name, _)| name.to_string());
     match import {
+        Some(import) if is_wasi_messaging(&import) => {
+            // Every interface of the current text is in the linker, so a
+            // `wasi:messaging@0.2.0-draft` import that does not link comes
+            // from another text under the same label.
+            let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
+            LoadError::OutdatedMessagingText {
+                origin: origin.to_string(),
+                interface: import,
+                detail: if causes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", causes.join(": "))
+                },
+            }
+        }
         Some(import) => {
             let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
             // When the whole interface is absent wasmtime still reports its
@@ -559,6 +669,11 @@ fn link_error(error: &wasmtime::Error, origin: &str) -> LoadError {
             reason: one_line(error),
         },
     }
+}
+
+/// Whether `name` is an interface of `wasi:messaging@0.2.0-draft`.
+fn is_wasi_messaging(name: &str) -> bool {
+    name.starts_with("wasi:messaging/") && name.ends_with(WASI_MESSAGING_LABEL)
 }
 
 fn one_line(error: &wasmtime::Error) -> String {

@@ -19,6 +19,8 @@
 //! - [`concurrency`]: per-service concurrency limit and bounded wait queue.
 //! - [`reuse`]: opt-in reuse of idle instances (`limits.instance_reuse`).
 //! - [`config`]: `wasi:config/store`, serving a service's variables.
+//! - [`messaging`] and [`wasi_messaging`]: `wasmcloud:messaging@0.2.0` and
+//!   the standard `wasi:messaging@0.2.0-draft`, on one messaging context.
 //!
 //! State lives in three tiers, as in Spin and `wasmtime serve`: the
 //! [`Runtime`] lives as long as the process; an [`ServiceTemplate`] lives
@@ -40,6 +42,7 @@ pub mod policy;
 pub mod reuse;
 pub mod runtime;
 pub mod state;
+pub mod wasi_messaging;
 
 pub use component::{LoadError, ServiceIdentity, ServiceTemplate};
 pub use limiter::LimitHit;

@@ -37,7 +37,7 @@ mod context_bindings {
 }
 
 /// Longest request timeout a guest may ask for.
-const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What one instance may do with messages.
 #[derive(Clone)]
@@ -56,7 +56,7 @@ pub struct MessagingContext {
 }
 
 impl MessagingContext {
-    fn check(&self, subject: &str) -> Result<(), String> {
+    pub(crate) fn check(&self, subject: &str) -> Result<(), String> {
         if let Err(e) = wharf_manifest::check_topic_subject(subject) {
             return Err(format!("invalid subject `{subject}`: {e}"));
         }
@@ -79,7 +79,12 @@ impl MessagingContext {
         }
     }
 
-    fn message(&self, subject: String, body: Vec<u8>, reply_to: Option<String>) -> Message {
+    pub(crate) fn message(
+        &self,
+        subject: String,
+        body: Vec<u8>,
+        reply_to: Option<String>,
+    ) -> Message {
         let mut headers = http::HeaderMap::new();
         (self.propagate)(&mut headers);
         Message {

@@ -78,6 +78,9 @@ impl Runtime {
         let ticker = EpochTicker::spawn(engine.clone(), config.epoch_tick)?;
         crate::messaging::add_to_linker(&mut linker, InstanceState::messaging_view)
             .context("failed to link wasmcloud:messaging")?;
+        crate::wasi_messaging::add_to_linker(&mut linker, InstanceState::wasi_messaging_view)
+            .map_err(anyhow::Error::from)
+            .context("failed to link wasi:messaging")?;
         crate::config::add_to_linker(&mut linker, InstanceState::config_view)
             .map_err(anyhow::Error::from)
             .context("failed to link wasi:config")?;

@@ -195,6 +195,20 @@ impl InstanceState {
         wharf_keyvalue::KeyValueView::new(&self.key_value, &mut self.table, &self.hooks.service)
     }
 
+    pub(crate) fn wasi_messaging_view(&mut self) -> crate::wasi_messaging::WasiMessagingView<'_> {
+        crate::wasi_messaging::WasiMessagingView {
+            context: self.messaging.as_ref(),
+            table: &mut self.table,
+            service: &self.hooks.service,
+        }
+    }
+
+    /// The instance's resource table, where the host puts the resources it
+    /// hands a guest (a received `wasi:messaging` message).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub(crate) fn messaging_view(&mut self) -> crate::messaging::MessagingView<'_> {
         crate::messaging::MessagingView {
             context: self.messaging.as_ref(),

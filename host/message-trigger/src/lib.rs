@@ -10,7 +10,10 @@
 //!    back on publishers;
 //! 2. runs a fresh instance of the service's current version (looked up
 //!    per message, so a hot-swap applies to the next message) with the
-//!    service's limits, and calls `wasmcloud:messaging/handler.handle-message`;
+//!    service's limits, and calls its message handler (the standard
+//!    `wasi:messaging/incoming-handler.handle`, or
+//!    `wasmcloud:messaging/handler.handle-message`; see
+//!    `ServiceTemplate::handle_message` for a component exporting both);
 //! 3. on an error or a trap, retries with exponential backoff up to
 //!    `retries` times, then publishes the message to the subscription's
 //!    dead-letter subject with the error, the attempt count and the
@@ -19,17 +22,33 @@
 //! Every message ends in exactly one of `handled`, `dead_lettered` or
 //! `dropped` (a dead letter that itself fails, or one that cannot be
 //! published), counted in `wharf_messages_total` and logged.
+//!
+//! # Durable subscriptions (`durable = true`)
+//!
+//! These read a [`DurableSubscription`] instead: the broker keeps each
+//! message until it is acknowledged, across host restarts. The trigger
+//! acknowledges only after the handler succeeded; on an error, a trap or a
+//! timeout it `nak`s with the same backoff (the broker redelivers, possibly
+//! to another host of the queue); once the delivery count passes
+//! `retries`, it publishes the dead letter and then acknowledges. While a
+//! handler runs, the delivery is marked in progress every few seconds, and
+//! the ack wait is the handler's timeout plus its queue timeout plus a
+//! margin, so a slow but live handler never sees its message redelivered.
+//! The handler's own publishes carry a `Nats-Msg-Id` derived from the
+//! delivery (`<stream>.<sequence>-<n>`), so a redelivered handler's
+//! republished messages are dropped by JetStream's duplicate window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt as _;
+
 use wharf_core::ServiceTemplate;
-use wharf_core::messaging::BrokerMessage;
 use wharf_http::HttpApp;
 use wharf_manifest::Subscription as SubscriptionSpec;
-use wharf_messaging::{Broker, Message};
+use wharf_messaging::{Broker, Delivery, DurableSpec, DurableSubscription, Message};
 use wharf_metrics::Metrics;
 use wharf_telemetry::{TraceContext, guest_text};
 
@@ -46,6 +65,16 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Added to a durable subscription's ack wait beyond the handler's timeout
+/// and queue timeout.
+const ACK_WAIT_MARGIN: Duration = Duration::from_secs(10);
+/// How often a running durable delivery is marked in progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How often a durable subscription's backlog gauges are refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+/// The header JetStream drops duplicate publishes by.
+const MESSAGE_ID_HEADER: &str = "nats-msg-id";
+
 /// One subscription of one service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -61,6 +90,8 @@ struct Running {
 
 /// Runs services for the messages they subscribe to.
 pub struct MessageTrigger {
+    /// The app's name, which durable subscriptions are named from.
+    app_name: String,
     app: Arc<HttpApp>,
     broker: Arc<dyn Broker>,
     metrics: Arc<Metrics>,
@@ -69,9 +100,16 @@ pub struct MessageTrigger {
 }
 
 impl MessageTrigger {
-    /// A trigger for the services of `app`, receiving from `broker`.
-    pub fn new(app: Arc<HttpApp>, broker: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// A trigger for the services of `app` (named `app_name`), receiving
+    /// from `broker`.
+    pub fn new(
+        app_name: &str,
+        app: Arc<HttpApp>,
+        broker: Arc<dyn Broker>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            app_name: app_name.to_owned(),
             app,
             broker,
             metrics,
@@ -86,6 +124,7 @@ impl MessageTrigger {
     pub async fn sync(self: &Arc<Self>) -> anyhow::Result<()> {
         let table = self.app.table();
         let mut wanted: HashMap<Key, SubscriptionSpec> = HashMap::new();
+        let mut ack_waits: HashMap<Key, Duration> = HashMap::new();
         for target in table.services() {
             let template = &target.stable.template;
             for spec in template.policy().subscriptions.iter() {
@@ -94,6 +133,11 @@ impl MessageTrigger {
                     topic: spec.topic.clone(),
                     queue_group: spec.queue_group.clone(),
                 };
+                let limits = &template.policy().limits;
+                ack_waits.insert(
+                    key.clone(),
+                    limits.timeout + limits.queue_timeout + ACK_WAIT_MARGIN,
+                );
                 wanted.insert(key, spec.clone());
             }
         }
@@ -108,6 +152,43 @@ impl MessageTrigger {
         });
         for (key, spec) in wanted {
             if running.contains_key(&key) {
+                continue;
+            }
+            if spec.durable {
+                let durable = DurableSpec {
+                    app: self.app_name.clone(),
+                    service: key.service.clone(),
+                    topic: spec.topic.clone(),
+                    queue_group: spec.queue_group.clone(),
+                    ack_wait: ack_waits.get(&key).copied().unwrap_or(ACK_WAIT_MARGIN),
+                    max_in_flight: usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
+                    limits: wharf_messaging::DurableLimits::default(),
+                };
+                let subscription = self.broker.subscribe_durable(&durable).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "service `{}` cannot subscribe durably to `{}`: {e}",
+                        key.service,
+                        spec.topic
+                    )
+                })?;
+                tracing::info!(
+                    service = %key.service,
+                    topic = %spec.topic,
+                    broker = self.broker.name(),
+                    "subscribed durably (at least once)"
+                );
+                let task = tokio::spawn(self.clone().consume_durable(
+                    key.service.clone(),
+                    spec.clone(),
+                    subscription,
+                ));
+                running.insert(
+                    key,
+                    Running {
+                        spec,
+                        task: task.abort_handle(),
+                    },
+                );
                 continue;
             }
             let capacity = usize::try_from(spec.max_in_flight).unwrap_or(16).max(1) * 2;
@@ -169,6 +250,126 @@ impl MessageTrigger {
         }
     }
 
+    async fn consume_durable(
+        self: Arc<Self>,
+        service: String,
+        spec: SubscriptionSpec,
+        subscription: DurableSubscription,
+    ) {
+        let (mut deliveries, status) = subscription.into_parts();
+        let pending = self
+            .metrics
+            .durable_pending
+            .with_label_values(&[&service, &spec.topic]);
+        let lag = self
+            .metrics
+            .durable_lag
+            .with_label_values(&[&service, &spec.topic]);
+        // Ends with this task: a subscription stopped by `sync` stops
+        // refreshing its gauges.
+        let refused = self
+            .metrics
+            .durable_refused
+            .with_label_values(&[&service, &spec.topic]);
+        let _status = AbortOnDrop(tokio::spawn(async move {
+            let mut refused_before = 0;
+            loop {
+                if let Some(now) = status().await {
+                    refused.inc_by(now.refused.saturating_sub(refused_before));
+                    refused_before = refused_before.max(now.refused);
+                    let waiting = i64::try_from(now.pending).unwrap_or(i64::MAX);
+                    let in_flight = i64::try_from(now.in_flight).unwrap_or(i64::MAX);
+                    lag.set(waiting);
+                    pending.set(waiting.saturating_add(in_flight));
+                }
+                tokio::time::sleep(STATUS_EVERY).await;
+            }
+        }));
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
+        ));
+        let spec = Arc::new(spec);
+        while let Some(delivery) = deliveries.next().await {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let this = self.clone();
+            let service = service.clone();
+            let spec = spec.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                this.deliver_durable(&service, &spec, delivery).await;
+            });
+        }
+    }
+
+    /// One delivery of a durable message: acked after the handler
+    /// succeeded, nak'ed for a later retry, or dead-lettered and acked.
+    async fn deliver_durable(&self, service: &str, spec: &SubscriptionSpec, delivery: Delivery) {
+        let count = |outcome: &str| {
+            self.metrics
+                .messages
+                .with_label_values(&[service, &spec.topic, outcome])
+                .inc();
+        };
+        let message = &delivery.message;
+        let attempt = delivery.attempt.max(1);
+        if attempt > 1 {
+            count("redelivered");
+        }
+        let progress = async {
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                if let Err(error) = delivery.in_progress().await {
+                    tracing::debug!(service, %error, "cannot mark a delivery in progress");
+                }
+            }
+        };
+        let handled = tokio::select! {
+            handled = self.handle_once_with(service, message, Some(delivery.key.as_str())) => handled,
+            _ = progress => return,
+        };
+        let error = match handled {
+            Ok(()) => {
+                count("handled");
+                match delivery.ack().await {
+                    Ok(()) => count("acked"),
+                    Err(error) => {
+                        tracing::warn!(service, subject = %guest_text(&message.subject), error = %guest_text(&error.to_string()), "ack failed; the message will be redelivered");
+                    }
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        if attempt <= spec.retries {
+            count("retried");
+            tracing::warn!(service, subject = %guest_text(&message.subject), attempt, error = %guest_text(&error.to_string()), "message handler failed; redelivering later");
+            if let Err(nak) = delivery.nak(backoff(attempt)).await {
+                tracing::warn!(service, %nak, "nak failed; the message is redelivered after the ack wait");
+            }
+            return;
+        }
+        match self
+            .broker
+            .publish(dead_letter(spec, message, attempt, &error))
+            .await
+        {
+            Ok(()) => {
+                count("dead_lettered");
+                tracing::error!(service, subject = %guest_text(&message.subject), dead_letter = %spec.dead_letter, attempts = attempt, error = %guest_text(&error.to_string()), "message dead-lettered");
+                if let Err(ack) = delivery.ack().await {
+                    tracing::warn!(service, %ack, "ack of a dead-lettered message failed; it will be redelivered");
+                }
+            }
+            Err(publish_error) => {
+                // Kept: the dead letter is tried again on the next delivery.
+                tracing::error!(service, subject = %guest_text(&message.subject), attempts = attempt, error = %guest_text(&error.to_string()), %publish_error, "message failed and could not be dead-lettered; redelivering later");
+                let _ = delivery.nak(MAX_BACKOFF).await;
+            }
+        }
+    }
+
     /// Handles one message to its end: handled, dead-lettered or dropped.
     async fn deliver(&self, service: &str, spec: &SubscriptionSpec, message: Message) {
         let count = |outcome: &str| {
@@ -188,10 +389,7 @@ impl MessageTrigger {
                 Err(error) if attempt <= spec.retries => {
                     count("retried");
                     tracing::warn!(service, subject = %guest_text(&message.subject), attempt, error = %guest_text(&error.to_string()), "message handler failed; retrying");
-                    let backoff = FIRST_BACKOFF
-                        .saturating_mul(1 << (attempt - 1).min(16))
-                        .min(MAX_BACKOFF);
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(error) => break error,
             }
@@ -204,14 +402,11 @@ impl MessageTrigger {
             tracing::error!(service, subject = %guest_text(&message.subject), attempts = attempt, error = %guest_text(&error.to_string()), "dead letter failed again; dropped");
             return;
         }
-        let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
-        dead.headers = message.headers.clone();
-        dead.headers.push((ERROR_HEADER.into(), one_line(&error)));
-        dead.headers
-            .push((ATTEMPTS_HEADER.into(), attempt.to_string()));
-        dead.headers
-            .push((ORIGINAL_SUBJECT_HEADER.into(), message.subject.clone()));
-        match self.broker.publish(dead).await {
+        match self
+            .broker
+            .publish(dead_letter(spec, &message, attempt, &error))
+            .await
+        {
             Ok(()) => {
                 count("dead_lettered");
                 tracing::error!(service, subject = %guest_text(&message.subject), dead_letter = %spec.dead_letter, attempts = attempt, error = %guest_text(&error.to_string()), "message dead-lettered");
@@ -225,6 +420,18 @@ impl MessageTrigger {
 
     /// One attempt: a fresh instance of the service's current version.
     async fn handle_once(&self, service: &str, message: &Message) -> anyhow::Result<()> {
+        self.handle_once_with(service, message, None).await
+    }
+
+    /// One attempt; with `message_key` (a durable delivery), every message
+    /// the handler publishes carries a message ID derived from it, the same
+    /// on every redelivery.
+    async fn handle_once_with(
+        &self,
+        service: &str,
+        message: &Message,
+        message_key: Option<&str>,
+    ) -> anyhow::Result<()> {
         let Some(target) = self.app.table().by_name(service).cloned() else {
             anyhow::bail!("service `{service}` is no longer deployed");
         };
@@ -232,11 +439,15 @@ impl MessageTrigger {
         let headers = header_map(message);
         let serving = target.pick(&request_id, &headers).clone();
         let template: &Arc<ServiceTemplate> = &serving.template;
-        let Some(pre) = template.messaging() else {
+        if !template.handles_messages() {
             anyhow::bail!("the active version of `{service}` exports no message handler");
-        };
+        }
         let trace = TraceContext::from_request_headers(&headers);
         let propagate = wharf_http::handler::propagation(&trace, &request_id);
+        let propagate = match message_key {
+            Some(key) if !key.is_empty() => with_message_ids(propagate, key),
+            _ => propagate,
+        };
         let outbound = self.app.outbound_context(
             propagate,
             message.reply_to.clone(),
@@ -249,23 +460,12 @@ impl MessageTrigger {
             .map_err(|e| anyhow::anyhow!("service at capacity: {e:?}"))?;
         let mut store = template.new_store(request_id, outbound)?;
         let timeout = template.policy().limits.timeout;
-        let msg = BrokerMessage {
-            subject: message.subject.clone(),
-            body: message.body.to_vec(),
-            reply_to: message.reply_to.clone(),
-        };
-        let run = async {
-            let bindings = pre.instantiate_async(&mut store).await?;
-            bindings
-                .wasmcloud_messaging_handler()
-                .call_handle_message(&mut store, &msg)
-                .await
-        };
+        let run = template.handle_message(&mut store, message);
         let retire = serving.retire.clone();
         tokio::select! {
             ended = tokio::time::timeout(timeout, run) => match ended {
                 Err(_) => anyhow::bail!("handler timed out after {timeout:?}"),
-                Ok(Err(trap)) => Err(anyhow::Error::from(trap).context("handler trapped")),
+                Ok(Err(trap)) => Err(trap.context("handler trapped")),
                 Ok(Ok(Err(guest))) => anyhow::bail!("handler returned an error: {guest}"),
                 Ok(Ok(Ok(()))) => Ok(()),
             },
@@ -281,6 +481,58 @@ impl MessageTrigger {
                 Arc::from(format!("msg-{n:012x}"))
             }
         }
+    }
+}
+
+/// The dead letter for `message` after `attempts` failed with `error`:
+/// the original headers plus the error, the attempt count and the
+/// original subject.
+fn dead_letter(
+    spec: &SubscriptionSpec,
+    message: &Message,
+    attempts: u32,
+    error: &anyhow::Error,
+) -> Message {
+    let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
+    dead.headers = message.headers.clone();
+    dead.headers.push((ERROR_HEADER.into(), one_line(error)));
+    dead.headers
+        .push((ATTEMPTS_HEADER.into(), attempts.to_string()));
+    dead.headers
+        .push((ORIGINAL_SUBJECT_HEADER.into(), message.subject.clone()));
+    dead
+}
+
+/// The wait before retry `attempt` (1-based): doubling from
+/// [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// `propagate`, plus a message ID `<key>-<n>` on the n-th message sent.
+fn with_message_ids(
+    propagate: wharf_core::outbound::Propagate,
+    key: &str,
+) -> wharf_core::outbound::Propagate {
+    let key = key.to_owned();
+    let sent = AtomicU64::new(0);
+    Arc::new(move |headers: &mut http::HeaderMap| {
+        propagate(headers);
+        let n = sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Ok(value) = http::HeaderValue::try_from(format!("{key}-{n}")) {
+            headers.insert(MESSAGE_ID_HEADER, value);
+        }
+    })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

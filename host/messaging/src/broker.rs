@@ -48,6 +48,22 @@ pub trait Broker: Send + Sync + 'static {
     /// and [`BrokerError::Timeout`] when nothing replied within `timeout`.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, BrokerError>;
 
+    /// A durable, at-least-once subscription to `spec.topic` (see
+    /// [`durable`](crate::durable)): messages are kept until a delivery is
+    /// acknowledged, across restarts of this host.
+    ///
+    /// The default refuses: a broker that cannot keep messages says so.
+    async fn subscribe_durable(
+        &self,
+        spec: &crate::durable::DurableSpec,
+    ) -> Result<crate::durable::DurableSubscription, BrokerError> {
+        Err(BrokerError::Rejected(format!(
+            "durable subscriptions (`{}`) are not available on the {} broker here",
+            spec.topic,
+            self.name()
+        )))
+    }
+
     /// Waits until the broker has processed everything this handle sent
     /// so far (for NATS: a round trip through the server). The embedded
     /// broker delivers synchronously, so the default does nothing.

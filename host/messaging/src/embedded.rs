@@ -56,6 +56,8 @@ pub struct EmbeddedBroker {
 
 struct Shared {
     registry: Mutex<Registry>,
+    /// Durable queues, once a state directory is given.
+    durable: std::sync::OnceLock<crate::embedded_durable::DurableQueues>,
     dropped: AtomicU64,
     full_wait: Duration,
 }
@@ -87,10 +89,27 @@ impl EmbeddedBroker {
         Self {
             shared: Arc::new(Shared {
                 registry: Mutex::new(Registry::default()),
+                durable: std::sync::OnceLock::new(),
                 dropped: AtomicU64::new(0),
                 full_wait,
             }),
         }
+    }
+
+    /// Keeps durable subscriptions' messages in `<state_dir>/messaging.redb`
+    /// (see [`embedded_durable`](crate::embedded_durable)); without it,
+    /// durable subscriptions are refused.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened (another process holds it), or
+    /// when called twice.
+    pub fn keep_durable_in(&self, state_dir: &std::path::Path) -> anyhow::Result<()> {
+        let queues = crate::embedded_durable::DurableQueues::open(state_dir)?;
+        self.shared
+            .durable
+            .set(queues)
+            .map_err(|_| anyhow::anyhow!("the durable queues are already open"))
     }
 
     /// Deliveries dropped so far because a subscription's buffer stayed full.
@@ -194,6 +213,11 @@ impl Shared {
 impl Broker for EmbeddedBroker {
     async fn publish(&self, message: Message) -> Result<(), BrokerError> {
         validate_subject(&message.subject)?;
+        // Durable first: once a durable subscriber's copy is on disk, the
+        // publisher may be told the message was accepted.
+        if let Some(durable) = self.shared.durable.get() {
+            durable.store(&message).await?;
+        }
         let mut targets = self.targets(&message.subject);
         let Some(last) = targets.pop() else {
             return Ok(());
@@ -233,6 +257,20 @@ impl Broker for EmbeddedBroker {
         });
         futures::future::join_all(waits).await;
         Ok(())
+    }
+
+    async fn subscribe_durable(
+        &self,
+        spec: &crate::durable::DurableSpec,
+    ) -> Result<crate::durable::DurableSubscription, BrokerError> {
+        validate_pattern(&spec.topic)?;
+        match self.shared.durable.get() {
+            Some(durable) => durable.subscribe(spec),
+            None => Err(BrokerError::Rejected(format!(
+                "durable subscriptions (`{}`) need a state directory for the embedded broker",
+                spec.topic
+            ))),
+        }
     }
 
     async fn subscribe(

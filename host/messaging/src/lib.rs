@@ -11,6 +11,8 @@
 //! - [`Message`]: the one message type every broker carries;
 //! - [`Broker`], [`Subscription`], [`BrokerError`]: the object-safe
 //!   interface the host uses (`Arc<dyn Broker>`);
+//! - [`durable`]: durable, at-least-once subscriptions (`durable = true`):
+//!   their spec, the one function naming their storage, deliveries to ack;
 //! - [`EmbeddedBroker`]: the default, in-process broker (at most once, in
 //!   memory, per process);
 //! - [`NatsBroker`]: a NATS server through the official `async-nats`
@@ -18,13 +20,16 @@
 //!   hosts talk.
 
 pub mod broker;
+pub mod durable;
 pub mod embedded;
+pub mod embedded_durable;
 pub mod jetstream;
 pub mod message;
 pub mod nats;
 pub mod subject;
 
 pub use broker::{Broker, BrokerError, Subscription};
+pub use durable::{Delivery, DurableLimits, DurableSpec, DurableSubscription, durable_names};
 pub use embedded::EmbeddedBroker;
 pub use message::Message;
 pub use nats::NatsBroker;

@@ -120,6 +120,10 @@ fn to_header_map(headers: &[(String, String)]) -> Result<Option<HeaderMap>, Brok
             name: name.clone(),
             reason,
         };
+        // NATS compares header names exactly; the host's headers travel
+        // lower-cased (through `http::HeaderMap`), so JetStream's own are
+        // restored to the spelling the server looks for.
+        let name = canonical_header(name);
         let header_name = HeaderName::from_str(name).map_err(|e| invalid(e.to_string()))?;
         let header_value = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
         map.append(header_name, header_value);
@@ -127,8 +131,21 @@ fn to_header_map(headers: &[(String, String)]) -> Result<Option<HeaderMap>, Brok
     Ok(Some(map))
 }
 
+/// The spelling the NATS server needs for the headers it acts on.
+fn canonical_header(name: &str) -> &str {
+    const SERVER_HEADERS: &[&str] = &[
+        "Nats-Msg-Id",
+        "Nats-Expected-Stream",
+        "Nats-Expected-Last-Msg-Id",
+    ];
+    SERVER_HEADERS
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(name))
+        .map_or(name, |known| known)
+}
+
 /// Converts a received NATS message.
-fn from_nats(message: async_nats::Message) -> Message {
+pub(crate) fn from_nats(message: async_nats::Message) -> Message {
     let headers = message
         .headers
         .as_ref()
@@ -255,6 +272,14 @@ impl Broker for NatsBroker {
                 "the NATS server did not answer within {FLUSH_TIMEOUT:?}"
             ))),
         }
+    }
+
+    async fn subscribe_durable(
+        &self,
+        spec: &crate::durable::DurableSpec,
+    ) -> Result<crate::durable::DurableSubscription, BrokerError> {
+        validate_pattern(&spec.topic)?;
+        crate::jetstream::subscribe_durable(&self.client, spec).await
     }
 
     fn dropped(&self) -> u64 {

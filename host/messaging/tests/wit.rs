@@ -35,7 +35,6 @@ fn wasmcloud_messaging_parses() {
 }
 
 #[test]
-#[ignore = "wit/deps/messaging is not vendored yet: WebAssembly/wasi-messaging@f027346 was not available to copy"]
 fn wasi_messaging_parses() {
     let (name, interfaces, _) = load(&wit_dir().join("deps/messaging"));
     assert_eq!(name, "wasi:messaging@0.2.0-draft");
@@ -57,6 +56,10 @@ fn whole_wit_tree_resolves() {
         .collect();
     assert!(
         names.iter().any(|n| n == "wasmcloud:messaging@0.2.0"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "wasi:messaging@0.2.0-draft"),
         "{names:?}"
     );
 }

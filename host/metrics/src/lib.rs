@@ -81,6 +81,9 @@ pub struct Metrics {
     pub deployments: IntCounterVec,
     pub messages: IntCounterVec,
     pub broker_dropped: IntGauge,
+    pub durable_pending: IntGaugeVec,
+    pub durable_lag: IntGaugeVec,
+    pub durable_refused: IntCounterVec,
     pub rollbacks: IntCounterVec,
     pub build_info: GaugeVec,
     pub ready: IntGauge,
@@ -222,12 +225,27 @@ impl Metrics {
             )?),
             messages: register!(counter(
                 "wharf_messages_total",
-                "Message deliveries, by service, subscription pattern and outcome (handled, retried, dead_lettered, dropped).",
+                "Message deliveries, by service, subscription pattern and outcome (handled, retried, dead_lettered, dropped; durable subscriptions also acked, redelivered).",
                 &["service", "subscription", "outcome"],
             )?),
             broker_dropped: register!(IntGauge::new(
                 "wharf_broker_dropped_messages",
                 "Messages the broker dropped because a subscriber's buffer stayed full (embedded) or the client fell behind (NATS).",
+            )?),
+            durable_pending: register!(gauge(
+                "wharf_durable_pending",
+                "Messages a durable subscription keeps and has not acknowledged yet (not yet delivered plus in flight).",
+                &["service", "subscription"],
+            )?),
+            durable_lag: register!(gauge(
+                "wharf_durable_consumer_lag",
+                "Messages a durable subscription keeps and has not delivered yet.",
+                &["service", "subscription"],
+            )?),
+            durable_refused: register!(counter(
+                "wharf_durable_limit_refused_total",
+                "Messages a durable subscription's queue refused or expired because a limit (messages, bytes, age) was reached (embedded broker; on NATS the server enforces the limits).",
+                &["service", "subscription"],
             )?),
             deployments: register!(counter(
                 "wharf_deployments_total",

@@ -113,7 +113,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 nats_client = Some(broker.client().clone());
                 Arc::new(broker)
             }
-            None => Arc::new(EmbeddedBroker::new()),
+            None => {
+                let broker = EmbeddedBroker::new();
+                broker.keep_durable_in(&state_dir)?;
+                Arc::new(broker)
+            }
         };
         let cluster = match (&args.cluster, nats_client.clone()) {
             (Some(name), Some(client)) => {
@@ -144,7 +148,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             telemetry.clone(),
             Some(broker.clone()),
         );
-        let trigger = MessageTrigger::new(http.clone(), broker.clone(), metrics.clone());
+        let trigger = MessageTrigger::new(
+            &manifest.app_name,
+            http.clone(),
+            broker.clone(),
+            metrics.clone(),
+        );
         let resync: Arc<dyn Fn() + Send + Sync> = {
             let trigger = trigger.clone();
             Arc::new(move || {

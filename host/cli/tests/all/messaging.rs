@@ -13,7 +13,7 @@ use wharf_test_artifacts as art;
 use crate::common::{ChildHost, client, eventually, metric};
 
 #[path = "../../../messaging/tests/support/nats_server.rs"]
-mod nats_server;
+pub(crate) mod nats_server;
 
 /// A service running `msg_wasmcloud` with `extra` manifest keys and, when
 /// `data` is set, that directory granted read-write as `/data`.
@@ -32,7 +32,7 @@ fn svc(name: &str, extra: &str, data: Option<&Path>) -> String {
 }
 
 /// Lines of `<dir>/received.log`.
-fn received(dir: &Path) -> Vec<String> {
+pub(crate) fn received(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("received.log"))
         .unwrap_or_default()
         .lines()
@@ -40,23 +40,23 @@ fn received(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn get(host: &ChildHost, path: &str) -> (u16, String) {
+pub(crate) async fn get(host: &ChildHost, path: &str) -> (u16, String) {
     let r = client().get(host.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-struct App {
-    dir: tempfile::TempDir,
+pub(crate) struct App {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl App {
-    fn new(manifest: &str) -> Self {
+    pub(crate) fn new(manifest: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("wharf.toml"), manifest).unwrap();
         Self { dir }
     }
 
-    fn data(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) fn data(&self, name: &str) -> std::path::PathBuf {
         let dir = self.dir.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         dir
