@@ -16,6 +16,11 @@
 //!    dead-letter subject with the error, the attempt count and the
 //!    original subject as headers.
 //!
+//! Topics and dead-letter subjects are the service's view: on the broker
+//! they live in the app's namespace
+//! ([`Namespace`](wharf_messaging::Namespace)), and the handler sees the
+//! subject and reply-to with the namespace taken off.
+//!
 //! Every message ends in exactly one of `handled`, `dead_lettered` or
 //! `dropped` (a dead letter that itself fails, or one that cannot be
 //! published), counted in `wharf_messages_total` and logged.
@@ -113,7 +118,11 @@ impl MessageTrigger {
             let capacity = usize::try_from(spec.max_in_flight).unwrap_or(16).max(1) * 2;
             let subscription = self
                 .broker
-                .subscribe(&spec.topic, spec.queue_group.as_deref(), capacity)
+                .subscribe(
+                    &self.app.namespace().to_broker(&spec.topic),
+                    spec.queue_group.as_deref(),
+                    capacity,
+                )
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -204,13 +213,22 @@ impl MessageTrigger {
             tracing::error!(service, subject = %message.subject, attempts = attempt, %error, "dead letter failed again; dropped");
             return;
         }
-        let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
+        let namespace = self.app.namespace();
+        let mut dead = Message::new(
+            namespace.to_broker(&spec.dead_letter),
+            message.body.clone(),
+        );
         dead.headers = message.headers.clone();
         dead.headers.push((ERROR_HEADER.into(), one_line(&error)));
         dead.headers
             .push((ATTEMPTS_HEADER.into(), attempt.to_string()));
-        dead.headers
-            .push((ORIGINAL_SUBJECT_HEADER.into(), message.subject.clone()));
+        dead.headers.push((
+            ORIGINAL_SUBJECT_HEADER.into(),
+            namespace
+                .from_broker(&message.subject)
+                .unwrap_or(&message.subject)
+                .to_owned(),
+        ));
         match self.broker.publish(dead).await {
             Ok(()) => {
                 count("dead_lettered");
@@ -237,9 +255,11 @@ impl MessageTrigger {
         };
         let trace = TraceContext::from_request_headers(&headers);
         let propagate = wharf_http::handler::propagation(&trace, &request_id);
+        let namespace = self.app.namespace();
+        let reply_to = wharf_core::messaging::guest_reply_to(namespace, message.reply_to.as_deref());
         let outbound = self.app.outbound_context(
             propagate,
-            message.reply_to.clone(),
+            reply_to.is_some().then(|| message.reply_to.clone()).flatten(),
             Arc::new(message.headers.clone()),
         );
         let _permit = template
@@ -250,9 +270,12 @@ impl MessageTrigger {
         let mut store = template.new_store(request_id, outbound)?;
         let timeout = template.policy().limits.timeout;
         let msg = BrokerMessage {
-            subject: message.subject.clone(),
+            subject: namespace
+                .from_broker(&message.subject)
+                .unwrap_or(&message.subject)
+                .to_owned(),
             body: message.body.to_vec(),
-            reply_to: message.reply_to.clone(),
+            reply_to,
         };
         let run = async {
             let bindings = pre.instantiate_async(&mut store).await?;

@@ -27,5 +27,5 @@ pub mod subject;
 pub use broker::{Broker, BrokerError, Subscription};
 pub use embedded::EmbeddedBroker;
 pub use message::Message;
-pub use nats::NatsBroker;
-pub use subject::SubjectError;
+pub use nats::{NatsBroker, NatsSecurity};
+pub use subject::{Namespace, SubjectError};

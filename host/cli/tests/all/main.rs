@@ -6,6 +6,7 @@
 
 mod common;
 
+mod attacks_net;
 mod cluster;
 mod compat;
 mod deploy;
