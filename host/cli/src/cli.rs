@@ -254,13 +254,22 @@ pub struct UpArgs {
     /// Sign every deployment record this host saves with this operator
     /// key (a secret key from `wharf keygen`); with `--cluster`. Hosts
     /// started with `--trusted-operator` apply only records signed so.
-    #[arg(long, env = "WHARF_OPERATOR_KEY", requires = "cluster", value_name = "SECRET_KEY")]
+    #[arg(
+        long,
+        env = "WHARF_OPERATOR_KEY",
+        requires = "cluster",
+        value_name = "SECRET_KEY"
+    )]
     pub operator_key: Option<PathBuf>,
 
     /// Apply only cluster deployment records signed by this operator's
     /// public key (from `wharf keygen`); repeat for several. A record
     /// written by anything else is refused and shown by `wharf ps --cluster`.
-    #[arg(long = "trusted-operator", requires = "cluster", value_name = "PUBLIC_KEY")]
+    #[arg(
+        long = "trusted-operator",
+        requires = "cluster",
+        value_name = "PUBLIC_KEY"
+    )]
     pub trusted_operators: Vec<PathBuf>,
 }
 
@@ -288,10 +297,20 @@ pub struct NatsSecurityArgs {
     #[arg(long, env = "WHARF_NATS_TLS_CA", value_name = "FILE")]
     pub nats_tls_ca: Option<PathBuf>,
     /// Client certificate (PEM) for NATS servers that verify clients.
-    #[arg(long, env = "WHARF_NATS_TLS_CERT", requires = "nats_tls_key", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "WHARF_NATS_TLS_CERT",
+        requires = "nats_tls_key",
+        value_name = "FILE"
+    )]
     pub nats_tls_cert: Option<PathBuf>,
     /// Private key (PEM) of `--nats-tls-cert`.
-    #[arg(long, env = "WHARF_NATS_TLS_KEY", requires = "nats_tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "WHARF_NATS_TLS_KEY",
+        requires = "nats_tls_cert",
+        value_name = "FILE"
+    )]
     pub nats_tls_key: Option<PathBuf>,
 }
 

@@ -159,7 +159,9 @@ impl JetStreamDeploymentStore {
         let Some(signer) = &self.signing.signer else {
             return Ok(json);
         };
-        let signature = signer.sign_digest(record_digest(&json).as_bytes()).to_text();
+        let signature = signer
+            .sign_digest(record_digest(&json).as_bytes())
+            .to_text();
         let signed_record =
             String::from_utf8(json).context("the deployment record is not UTF-8")?;
         serde_json::to_vec(&SignedRecord {

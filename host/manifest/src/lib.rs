@@ -172,9 +172,9 @@ pub use limits::Limits;
 pub use oci::{OCI_SCHEME, OciReference, ParseOciReferenceError};
 pub use route::Route;
 pub use topic::{
-    MAX_QUEUE_GROUP_LEN, MAX_TOPIC_LEN, check_not_reserved, check_queue_group,
-    check_topic_pattern, check_topic_subject, check_topic_syntax, pattern_covers_valid,
-    pattern_matches_valid, topic_pattern_covers, topic_pattern_matches,
+    MAX_QUEUE_GROUP_LEN, MAX_TOPIC_LEN, check_not_reserved, check_queue_group, check_topic_pattern,
+    check_topic_subject, check_topic_syntax, pattern_covers_valid, pattern_matches_valid,
+    topic_pattern_covers, topic_pattern_matches,
 };
 
 /// The manifest's file name, looked for by [`Manifest::load`] in a directory.

@@ -83,7 +83,9 @@ pub fn topic_pattern_matches(pattern: &str, subject: &str) -> bool {
 /// assert!(!topic_pattern_covers("orders.*", "orders.>"));
 /// ```
 pub fn topic_pattern_covers(grant: &str, pattern: &str) -> bool {
-    check(grant, true).is_ok() && check(pattern, true).is_ok() && pattern_covers_valid(grant, pattern)
+    check(grant, true).is_ok()
+        && check(pattern, true).is_ok()
+        && pattern_covers_valid(grant, pattern)
 }
 
 /// Longest accepted queue group name, in characters.

@@ -563,13 +563,14 @@ impl<'a> Validator<'a> {
             };
 
             let topic = entry.topic.get_ref();
-            let topic_valid = match check_topic_pattern(topic).and_then(|()| check_not_reserved(topic)) {
-                Ok(()) => true,
-                Err(message) => {
-                    report(self, entry.topic.span(), &at.key("topic"), message);
-                    false
-                }
-            };
+            let topic_valid =
+                match check_topic_pattern(topic).and_then(|()| check_not_reserved(topic)) {
+                    Ok(()) => true,
+                    Err(message) => {
+                        report(self, entry.topic.span(), &at.key("topic"), message);
+                        false
+                    }
+                };
 
             let queue_group = entry.queue_group.as_ref().map(|g| g.get_ref().clone());
             if let Some(group) = &entry.queue_group {

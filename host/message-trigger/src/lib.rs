@@ -214,10 +214,7 @@ impl MessageTrigger {
             return;
         }
         let namespace = self.app.namespace();
-        let mut dead = Message::new(
-            namespace.to_broker(&spec.dead_letter),
-            message.body.clone(),
-        );
+        let mut dead = Message::new(namespace.to_broker(&spec.dead_letter), message.body.clone());
         dead.headers = message.headers.clone();
         dead.headers.push((ERROR_HEADER.into(), one_line(&error)));
         dead.headers
@@ -256,10 +253,14 @@ impl MessageTrigger {
         let trace = TraceContext::from_request_headers(&headers);
         let propagate = wharf_http::handler::propagation(&trace, &request_id);
         let namespace = self.app.namespace();
-        let reply_to = wharf_core::messaging::guest_reply_to(namespace, message.reply_to.as_deref());
+        let reply_to =
+            wharf_core::messaging::guest_reply_to(namespace, message.reply_to.as_deref());
         let outbound = self.app.outbound_context(
             propagate,
-            reply_to.is_some().then(|| message.reply_to.clone()).flatten(),
+            reply_to
+                .is_some()
+                .then(|| message.reply_to.clone())
+                .flatten(),
             Arc::new(message.headers.clone()),
         );
         let _permit = template

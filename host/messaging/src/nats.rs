@@ -148,20 +148,30 @@ impl NatsSecurity {
                 .with_context(|| format!("cannot read the NATS credentials {}", path.display()))?;
         }
         if let Some(ca) = &self.tls_ca {
-            anyhow::ensure!(ca.is_file(), "the NATS CA file {} does not exist", ca.display());
+            anyhow::ensure!(
+                ca.is_file(),
+                "the NATS CA file {} does not exist",
+                ca.display()
+            );
             options = options.add_root_certificates(ca.clone()).require_tls(true);
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
                 for file in [cert, key] {
-                    anyhow::ensure!(file.is_file(), "the NATS TLS file {} does not exist", file.display());
+                    anyhow::ensure!(
+                        file.is_file(),
+                        "the NATS TLS file {} does not exist",
+                        file.display()
+                    );
                 }
                 options = options
                     .add_client_certificate(cert.clone(), key.clone())
                     .require_tls(true);
             }
             (None, None) => {}
-            _ => anyhow::bail!("a NATS client certificate needs its key, and a key its certificate"),
+            _ => {
+                anyhow::bail!("a NATS client certificate needs its key, and a key its certificate")
+            }
         }
         Ok(options)
     }

@@ -177,8 +177,8 @@ mod tests {
     #[test]
     fn invalid_subjects() {
         for s in [
-            "", ".", "a.", ".a", "a..b", "a b", "a\tb", "a.b\n", "a\u{0}b", "*", "a.*", ">",
-            "a.>", "a*", "a.b>", "ünï",
+            "", ".", "a.", ".a", "a..b", "a b", "a\tb", "a.b\n", "a\u{0}b", "*", "a.*", ">", "a.>",
+            "a*", "a.b>", "ünï",
         ] {
             assert!(validate_subject(s).is_err(), "{s:?}");
         }
@@ -227,9 +227,15 @@ mod tests {
     #[test]
     fn namespaces_confine_and_separate() {
         let shop = Namespace::for_app("shop", None);
-        assert_eq!(shop.to_broker("orders.created"), "wharf.local.shop.orders.created");
+        assert_eq!(
+            shop.to_broker("orders.created"),
+            "wharf.local.shop.orders.created"
+        );
         assert_eq!(shop.to_broker(">"), "wharf.local.shop.>");
-        assert_eq!(shop.from_broker("wharf.local.shop.orders.created"), Some("orders.created"));
+        assert_eq!(
+            shop.from_broker("wharf.local.shop.orders.created"),
+            Some("orders.created")
+        );
         assert_eq!(shop.from_broker("wharf.local.shop."), None);
         assert_eq!(shop.from_broker("_INBOX.abc"), None);
         assert_eq!(shop.from_broker("wharf.local.shopx.a"), None);
@@ -249,7 +255,10 @@ mod tests {
             assert!(!pattern_matches(&all, other), "{other}");
         }
         assert_eq!(shop.bucket("kv", "cart"), "wharf-kv-local-shop-cart");
-        assert_eq!(clustered.bucket("kv", "cart"), "wharf-kv-cluster-prod-shop-cart");
+        assert_eq!(
+            clustered.bucket("kv", "cart"),
+            "wharf-kv-cluster-prod-shop-cart"
+        );
         assert_ne!(
             Namespace::for_app("a-b", None).bucket("kv", "c"),
             Namespace::for_app("a", None).bucket("kv", "b-c")

@@ -46,10 +46,10 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use futures::StreamExt as _;
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use oci_client::RegistryOperation;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use wharf_deploy::Digest;
@@ -647,9 +647,7 @@ async fn fetch_manifest(
     let value: serde_json::Value = serde_json::from_slice(&body)
         .with_context(|| format!("{what}: the manifest is not JSON"))?;
     if value.get("manifests").is_some() {
-        bail!(
-            "{what} is an image index (a multi-platform container image?), not a Wasm component"
-        );
+        bail!("{what} is an image index (a multi-platform container image?), not a Wasm component");
     }
     let manifest: OciImageManifest = serde_json::from_value(value)
         .with_context(|| format!("{what}: the manifest is not an OCI image manifest"))?;
@@ -781,8 +779,10 @@ mod realm_tests {
     #[test]
     fn bearer_challenges_name_their_realm() {
         assert_eq!(
-            bearer_realm(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#)
-                .as_deref(),
+            bearer_realm(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#
+            )
+            .as_deref(),
             Some("https://auth.docker.io/token")
         );
         assert_eq!(bearer_realm(r#"Basic realm="x""#), None);

@@ -250,8 +250,9 @@ fn record_signing(args: &UpArgs) -> anyhow::Result<wharf_cluster::RecordSigning>
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the operator key {}", path.display()))?;
             Some(
-                wharf_trust::SigningKeyPair::from_secret_text(&text)
-                    .with_context(|| format!("{} is not a secret key from `wharf keygen`", path.display()))?,
+                wharf_trust::SigningKeyPair::from_secret_text(&text).with_context(|| {
+                    format!("{} is not a secret key from `wharf keygen`", path.display())
+                })?,
             )
         }
         None => None,
@@ -259,7 +260,9 @@ fn record_signing(args: &UpArgs) -> anyhow::Result<wharf_cluster::RecordSigning>
     let trusted = if !args.trusted_operators.is_empty() {
         Some(TrustPolicy::from_public_key_files(&args.trusted_operators)?)
     } else {
-        signer.as_ref().map(|s| TrustPolicy::new(vec![s.public_key()]))
+        signer
+            .as_ref()
+            .map(|s| TrustPolicy::new(vec![s.public_key()]))
     };
     Ok(wharf_cluster::RecordSigning { signer, trusted })
 }

@@ -63,11 +63,7 @@ async fn a_guest_cannot_forge_a_reply_to_outside_its_grant() {
     std::fs::create_dir_all(&spy).unwrap();
     std::fs::create_dir_all(&granted).unwrap();
     let manifest = [
-        svc(
-            "front",
-            "routes = [\"/...\"]\npublish = [\"svc.*\"]",
-            None,
-        ),
+        svc("front", "routes = [\"/...\"]\npublish = [\"svc.*\"]", None),
         svc("echo", "subscriptions = [{ topic = \"svc.echo\" }]", None),
         // Stands for whatever listens on `secret.x`.
         svc(
@@ -87,10 +83,17 @@ async fn a_guest_cannot_forge_a_reply_to_outside_its_grant() {
 
     let (status, body) = get(&host, "/publish?topic=svc.echo&body=leak&reply_to=secret.x").await;
     assert_eq!(status, 502, "a forged reply-to was accepted: {body}");
-    assert!(body.contains("reply-to `secret.x` is not granted"), "{body}");
+    assert!(
+        body.contains("reply-to `secret.x` is not granted"),
+        "{body}"
+    );
 
     // A reply-to the grant covers is fine: the answer lands there.
-    let (status, body) = get(&host, "/publish?topic=svc.echo&body=ok&reply_to=svc.answers").await;
+    let (status, body) = get(
+        &host,
+        "/publish?topic=svc.echo&body=ok&reply_to=svc.answers",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     eventually(20, "the answer on svc.answers", || {
         received(&granted).contains("svc.answers reply:ok")
@@ -141,7 +144,9 @@ fn grants_naming_reserved_subjects_are_refused_at_load() {
         let stderr = stderr.replace(app.dir.path().to_str().unwrap(), "<dir>");
         assert!(
             stderr.contains(&format!("<dir>/wharf.toml:3:"))
-                && stderr.contains(&format!("service.s.{key}: `{subject}` is reserved to the broker")),
+                && stderr.contains(&format!(
+                    "service.s.{key}: `{subject}` is reserved to the broker"
+                )),
             "{grant}: {stderr}"
         );
     }
@@ -164,14 +169,22 @@ async fn a_guest_on_nats_reaches_only_its_own_apps_subjects() {
         &[
             "[app]\nname = \"a\"\n".to_owned(),
             svc("front", "routes = [\"/...\"]\npublish = [\">\"]", None),
-            svc("sniffer", "subscriptions = [{ topic = \">\" }]", Some(&sniffer)),
+            svc(
+                "sniffer",
+                "subscriptions = [{ topic = \">\" }]",
+                Some(&sniffer),
+            ),
         ]
         .concat(),
     );
     let app_b = TestApp::new(
         &[
             "[app]\nname = \"b\"\n".to_owned(),
-            svc("front", "routes = [\"/...\"]\npublish = [\"orders.*\"]", None),
+            svc(
+                "front",
+                "routes = [\"/...\"]\npublish = [\"orders.*\"]",
+                None,
+            ),
             svc(
                 "orders",
                 "subscriptions = [{ topic = \"orders.x\" }]",
@@ -246,12 +259,18 @@ async fn a_guest_on_nats_reaches_only_its_own_apps_subjects() {
         );
     }
     assert_eq!(log.lines().count(), 3, "{log}");
-    assert!(!received(&neighbour).contains("from-a"), "app a reached app b");
+    assert!(
+        !received(&neighbour).contains("from-a"),
+        "app a reached app b"
+    );
     // Nothing reached JetStream's subjects or the raw `orders.>`.
     let quiet = tokio::time::timeout(Duration::from_millis(300), kv_watch.next()).await;
     assert!(quiet.is_err(), "a guest published on $KV: {quiet:?}");
     let quiet = tokio::time::timeout(Duration::from_millis(300), outside.next()).await;
-    assert!(quiet.is_err(), "a guest published outside its namespace: {quiet:?}");
+    assert!(
+        quiet.is_err(),
+        "a guest published outside its namespace: {quiet:?}"
+    );
     assert_eq!(a.prefix(), "wharf.local.a.");
     drop((host_a, host_b));
 }
@@ -286,7 +305,8 @@ async fn passwd_attempts(host: &ChildHost) -> Option<String> {
 async fn a_record_written_straight_into_nats_is_applied_by_no_host() {
     const USER: &str = "wharf";
     const PASSWORD: &str = "nats-s3cret";
-    let nats = nats_server::NatsServer::start_with_args(true, &["--user", USER, "--pass", PASSWORD]);
+    let nats =
+        nats_server::NatsServer::start_with_args(true, &["--user", USER, "--pass", PASSWORD]);
     // The server does require them.
     assert!(async_nats::connect(&nats.url).await.is_err());
 
@@ -405,12 +425,20 @@ async fn a_record_written_straight_into_nats_is_applied_by_no_host() {
             if refused_by_all {
                 break;
             }
-            assert!(Instant::now() < deadline, "not refused everywhere: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "not refused everywhere: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let (code, table, err) = tokio::task::block_in_place(|| {
             crate::common::run_wharf_env(
-                &["ps", "--cluster", "--admin", &format!("http://{}", host1.admin)],
+                &[
+                    "ps",
+                    "--cluster",
+                    "--admin",
+                    &format!("http://{}", host1.admin),
+                ],
                 &[("WHARF_ADMIN_TOKEN", "test-admin-token")],
             )
         });
@@ -484,9 +512,7 @@ async fn fake_http(
                 seen.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&head).into_owned());
-                let _ = stream
-                    .write_all(response(addr.port()).as_bytes())
-                    .await;
+                let _ = stream.write_all(response(addr.port()).as_bytes()).await;
                 let _ = stream.shutdown().await;
             });
         }
@@ -539,10 +565,16 @@ async fn registry_credentials_never_go_to_a_foreign_token_service() {
             .any(|h| h.to_ascii_lowercase().contains("authorization:"))
     };
     let realm_seen = realm_heads.lock().unwrap().clone();
-    assert!(!leaked(&realm_seen), "credentials sent to the token service: {realm_seen:?}");
+    assert!(
+        !leaked(&realm_seen),
+        "credentials sent to the token service: {realm_seen:?}"
+    );
     let registry_seen = registry_heads.lock().unwrap().clone();
     assert!(!registry_seen.is_empty());
-    assert!(!leaked(&registry_seen), "credentials sent while bound elsewhere: {registry_seen:?}");
+    assert!(
+        !leaked(&registry_seen),
+        "credentials sent while bound elsewhere: {registry_seen:?}"
+    );
     // The token service answers.
     let answer = client()
         .get(format!("http://{realm}/token"))

@@ -213,7 +213,14 @@ async fn a_queue_group_across_two_hosts_on_nats_handles_each_message_once() {
     // Host A runs two members of the group, host B the third: two hosts
     // of one app (`jobs`), so in one namespace on the broker.
     let named = "[app]\nname = \"jobs\"\n";
-    let app_a = App::new(&[named.to_owned(), worker("w1", &dirs[0]), worker("w2", &dirs[1])].concat());
+    let app_a = App::new(
+        &[
+            named.to_owned(),
+            worker("w1", &dirs[0]),
+            worker("w2", &dirs[1]),
+        ]
+        .concat(),
+    );
     let app_b = App::new(&[named.to_owned(), worker("w3", &dirs[2])].concat());
     let namespace = wharf_messaging::Namespace::for_app("jobs", None);
     let nats_args = ["--nats", nats.url.as_str()];
