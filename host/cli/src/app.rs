@@ -172,7 +172,13 @@ pub fn load(
     );
     let table = RouteTable::new(router, targets);
     Ok(LoadedApp {
-        http: HttpApp::new(table, runtime.metrics().clone(), telemetry, None),
+        http: HttpApp::new(
+            table,
+            runtime.metrics().clone(),
+            telemetry,
+            None,
+            wharf_messaging::Namespace::for_app(&manifest.app_name, None),
+        ),
         manifest,
     })
 }

@@ -247,6 +247,89 @@ pub struct UpArgs {
     /// what any host of the cluster deployed. Default: this host alone.
     #[arg(long, env = "WHARF_CLUSTER", requires = "nats", value_name = "NAME")]
     pub cluster: Option<String>,
+
+    /// How this host authenticates to NATS and checks the server (see
+    /// `wharf up --help`).
+    #[command(flatten)]
+    pub nats_security: NatsSecurityArgs,
+
+    /// Sign every deployment record this host saves with this operator
+    /// key (a secret key from `wharf keygen`); with `--cluster`. Hosts
+    /// started with `--trusted-operator` apply only records signed so.
+    #[arg(
+        long,
+        env = "WHARF_OPERATOR_KEY",
+        requires = "cluster",
+        value_name = "SECRET_KEY"
+    )]
+    pub operator_key: Option<PathBuf>,
+
+    /// Apply only cluster deployment records signed by this operator's
+    /// public key (from `wharf keygen`); repeat for several. A record
+    /// written by anything else is refused and shown by `wharf ps --cluster`.
+    #[arg(
+        long = "trusted-operator",
+        requires = "cluster",
+        value_name = "PUBLIC_KEY"
+    )]
+    pub trusted_operators: Vec<PathBuf>,
+}
+
+/// Credentials and TLS for `--nats`; each also from the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsSecurityArgs {
+    /// NATS user name (with `--nats-password`).
+    #[arg(long, env = "WHARF_NATS_USER", requires = "nats_password")]
+    pub nats_user: Option<String>,
+    /// NATS password (with `--nats-user`); prefer the environment
+    /// variable, which other users cannot see.
+    #[arg(long, env = "WHARF_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NATS token.
+    #[arg(long, env = "WHARF_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// File holding a NATS NKey seed.
+    #[arg(long, env = "WHARF_NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS `.creds` file (user JWT and seed).
+    #[arg(long, env = "WHARF_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) the NATS server's certificate must chain to;
+    /// requires TLS.
+    #[arg(long, env = "WHARF_NATS_TLS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for NATS servers that verify clients.
+    #[arg(
+        long,
+        env = "WHARF_NATS_TLS_CERT",
+        requires = "nats_tls_key",
+        value_name = "FILE"
+    )]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--nats-tls-cert`.
+    #[arg(
+        long,
+        env = "WHARF_NATS_TLS_KEY",
+        requires = "nats_tls_cert",
+        value_name = "FILE"
+    )]
+    pub nats_tls_key: Option<PathBuf>,
+}
+
+impl NatsSecurityArgs {
+    /// The settings the broker applies.
+    pub fn to_security(&self) -> wharf_messaging::NatsSecurity {
+        wharf_messaging::NatsSecurity {
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            token: self.nats_token.clone(),
+            nkey_file: self.nats_nkey.clone(),
+            creds_file: self.nats_creds.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+        }
+    }
 }
 
 /// Arguments of `wharf ps`.

@@ -6,14 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wharf_keyvalue::{Backend, EmbeddedOnFirstUse, NatsBackend};
+use wharf_messaging::Namespace;
 
 /// The backend for a host connected to NATS through `nats` (the broker's
-/// connection, if any), else with its state in `state_dir`.
-pub fn open(nats: Option<async_nats::Client>, state_dir: &Path) -> Arc<dyn Backend> {
+/// connection, if any, with buckets named by the app's `namespace`), else
+/// with its state in `state_dir`.
+pub fn open(
+    nats: Option<async_nats::Client>,
+    namespace: &Namespace,
+    state_dir: &Path,
+) -> Arc<dyn Backend> {
     match nats {
         Some(client) => {
             println!("Key-value stores in NATS JetStream");
-            Arc::new(NatsBackend::new(client))
+            Arc::new(NatsBackend::new(client, namespace.clone()))
         }
         // Opened when a guest first uses a store, so a host whose services
         // have none never locks the database file.

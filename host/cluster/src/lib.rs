@@ -50,7 +50,7 @@ use wharf_deploy::store::{ComponentStore, DeploymentStore, FileComponentStore};
 use wharf_deploy::{Deployer, DeploymentRecord};
 
 pub use components::JetStreamComponentStore;
-pub use records::JetStreamDeploymentStore;
+pub use records::{JetStreamDeploymentStore, RecordSigning};
 
 /// How often a host publishes its heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
@@ -99,11 +99,13 @@ pub fn valid_cluster_name(name: &str) -> bool {
 impl Cluster {
     /// Joins the cluster `name` through `client`: opens (or creates) its
     /// buckets; the host's ID comes from `state_dir`, whose component
-    /// directory caches the shared components.
+    /// directory caches the shared components. `signing` says how records
+    /// are signed and which are applied ([`records`]).
     pub async fn join(
         client: async_nats::Client,
         name: &str,
         state_dir: &Path,
+        signing: RecordSigning,
     ) -> anyhow::Result<Self> {
         if !valid_cluster_name(name) {
             anyhow::bail!("invalid cluster name `{name}`: use 1 to 32 letters, digits, `-` or `_`");
@@ -155,7 +157,7 @@ impl Cluster {
         Ok(Self {
             name: name.to_string(),
             host_id,
-            records: Arc::new(JetStreamDeploymentStore::new(deployments)),
+            records: Arc::new(JetStreamDeploymentStore::with_signing(deployments, signing)),
             components: Arc::new(JetStreamComponentStore::new(local, objects, bucket)),
             hosts,
         })
@@ -209,6 +211,7 @@ impl Cluster {
             age_ms: 0,
             revision: deployer.revision(),
             services: deployer.status().iter().map(HostService::from).collect(),
+            refused_record: self.records.refused(),
         };
         let json = serde_json::to_vec(&beat).context("cannot encode the heartbeat")?;
         self.hosts
@@ -221,7 +224,14 @@ impl Cluster {
     /// The desired state and every live host, as `GET /v1/cluster` and
     /// `wharf ps --cluster` show it.
     pub async fn status(&self) -> anyhow::Result<ClusterStatus> {
-        let record = self.records.load().await?.unwrap_or_default();
+        // A refused record leaves the last accepted one in force.
+        let record = match self.records.load().await {
+            Ok(record) => record.unwrap_or_default(),
+            Err(error) if error.is::<records::RecordRefused>() => {
+                self.records.accepted().unwrap_or_default()
+            }
+            Err(error) => return Err(error),
+        };
         let services = record
             .services
             .iter()
@@ -246,6 +256,7 @@ impl Cluster {
             revision: record.revision,
             services,
             hosts,
+            refused_record: self.records.refused(),
         })
     }
 

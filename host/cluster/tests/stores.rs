@@ -14,7 +14,14 @@ use wharf_deploy::{DeploymentRecord, Digest};
 
 async fn join(nats: &nats_server::NatsServer, state: &std::path::Path) -> Cluster {
     let client = async_nats::connect(&nats.url).await.unwrap();
-    Cluster::join(client, "unit", state).await.unwrap()
+    Cluster::join(
+        client,
+        "unit",
+        state,
+        wharf_cluster::RecordSigning::default(),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

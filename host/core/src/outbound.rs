@@ -80,7 +80,10 @@ pub struct OutboundContext {
     pub internal: Option<InternalDispatch>,
     /// The host's message broker; `None` where messaging is off.
     pub broker: Option<Arc<dyn wharf_messaging::Broker>>,
-    /// When the instance handles a message: its reply inbox.
+    /// Where the app's subjects live on the broker.
+    pub namespace: Arc<wharf_messaging::Namespace>,
+    /// When the instance handles a message: its reply inbox, as on the
+    /// broker (the one subject outside the namespace it may publish to).
     pub reply_to: Option<String>,
     /// When the instance handles a message: its headers.
     pub message_metadata: Arc<Vec<(String, String)>>,

@@ -116,6 +116,7 @@ impl InstanceState {
             .clone()
             .map(|broker| crate::messaging::MessagingContext {
                 broker,
+                namespace: outbound.namespace.clone(),
                 publish: policy.publish.clone(),
                 reply_to: outbound.reply_to.clone(),
                 propagate: outbound.propagate.clone(),

@@ -166,14 +166,15 @@ impl WasiMessagingView<'_> {
         out
     }
 
-    /// Refuses a topic that is not a valid subject (`other`) or that the
+    /// The broker subject for `topic` (see `MessagingContext::check`);
+    /// refuses a topic that is not a valid subject (`other`) or that the
     /// service's `publish` patterns do not cover (`permission-denied`).
-    fn check(&self, context: &MessagingContext, topic: &str) -> Result<(), Error> {
+    fn check(&self, context: &MessagingContext, topic: &str) -> Result<String, Error> {
         if let Err(e) = wharf_manifest::check_topic_subject(topic) {
             return Err(Error::Other(format!("invalid topic `{topic}`: {e}")));
         }
         context.check(topic).map_err(|refusal| {
-            tracing::warn!(service = self.service, %topic, "wasi:messaging send refused: topic not granted");
+            tracing::warn!(service = self.service, topic = %wharf_telemetry::guest_text(topic), "wasi:messaging send refused: topic not granted");
             Error::PermissionDenied(refusal)
         })
     }
@@ -313,10 +314,11 @@ impl producer::Host for WasiMessagingView<'_> {
             Ok(context) => context,
             Err(e) => return Ok(Err(e)),
         };
-        if let Err(e) = self.check(context, &topic) {
-            return Ok(Err(e));
-        }
-        let out = self.outgoing(context, topic.clone(), &message);
+        let target = match self.check(context, &topic) {
+            Ok(target) => target,
+            Err(e) => return Ok(Err(e)),
+        };
+        let out = self.outgoing(context, target, &message);
         Ok(context
             .broker
             .publish(out)
@@ -343,9 +345,10 @@ impl request_reply::Host for WasiMessagingView<'_> {
             Ok(context) => context,
             Err(e) => return Ok(Err(e)),
         };
-        if let Err(e) = self.check(context, &topic) {
-            return Ok(Err(e));
-        }
+        let target = match self.check(context, &topic) {
+            Ok(target) => target,
+            Err(e) => return Ok(Err(e)),
+        };
         let timeout = options
             .timeout
             .unwrap_or(MAX_REQUEST_TIMEOUT)
@@ -354,7 +357,7 @@ impl request_reply::Host for WasiMessagingView<'_> {
             .expected_replies
             .unwrap_or(1)
             .clamp(1, MAX_EXPECTED_REPLIES);
-        let out = self.outgoing(context, topic.clone(), &message);
+        let out = self.outgoing(context, target, &message);
         let replies = if expected == 1 {
             context
                 .broker
@@ -391,10 +394,11 @@ impl request_reply::Host for WasiMessagingView<'_> {
                 "the message has no reply-to: nothing waits for a reply".to_owned(),
             )));
         };
-        if let Err(e) = self.check(context, &inbox) {
-            return Ok(Err(e));
-        }
-        let out = self.outgoing(context, inbox.clone(), &message);
+        let target = match self.check(context, &inbox) {
+            Ok(target) => target,
+            Err(e) => return Ok(Err(e)),
+        };
+        let out = self.outgoing(context, target, &message);
         Ok(context
             .broker
             .publish(out)

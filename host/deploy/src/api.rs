@@ -192,6 +192,11 @@ pub struct ClusterStatus {
     /// Every host whose last heartbeat is younger than the time-to-live,
     /// by host ID.
     pub hosts: Vec<HostHeartbeat>,
+    /// Why the answering host refused the record now in the bucket (not
+    /// signed by a trusted operator, a bad signature), if it did; the
+    /// fields above then describe the last record it accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_record: Option<String>,
 }
 
 /// One service's desired state, from the shared record.
@@ -227,6 +232,9 @@ pub struct HostHeartbeat {
     pub revision: u64,
     /// What the host serves.
     pub services: Vec<HostService>,
+    /// Why the host refused the newest record in the bucket, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_record: Option<String>,
 }
 
 /// One service on one host.

@@ -76,6 +76,8 @@ pub struct HttpApp {
     internal: InternalDispatch,
     /// The message broker guests publish through.
     broker: Option<Arc<dyn wharf_messaging::Broker>>,
+    /// Where this app's subjects live on the broker.
+    namespace: Arc<wharf_messaging::Namespace>,
     /// The (empty) message metadata of an HTTP request, shared so the
     /// per-request path allocates nothing for it.
     no_metadata: Arc<Vec<(String, String)>>,
@@ -99,15 +101,18 @@ const UNROUTED: &str = "unrouted";
 
 impl HttpApp {
     /// An app serving `table`, counting into `metrics`, exporting spans
-    /// through `telemetry`, and letting guests publish through `broker`.
+    /// through `telemetry`, and letting guests publish through `broker`,
+    /// in `namespace`.
     pub fn new(
         table: RouteTable,
         metrics: Arc<Metrics>,
         telemetry: Telemetry,
         broker: Option<Arc<dyn wharf_messaging::Broker>>,
+        namespace: wharf_messaging::Namespace,
     ) -> Arc<Self> {
         Arc::new_cyclic(|app: &std::sync::Weak<HttpApp>| Self {
             broker,
+            namespace: Arc::new(namespace),
             no_metadata: Arc::default(),
             internal: {
                 let app = app.clone();
@@ -139,6 +144,11 @@ impl HttpApp {
         self.broker.as_ref()
     }
 
+    /// Where this app's subjects live on the broker.
+    pub fn namespace(&self) -> &Arc<wharf_messaging::Namespace> {
+        &self.namespace
+    }
+
     /// The context of an instance that calls out: `propagate` for its
     /// messages and requests, this app for `.internal` calls, the broker,
     /// and the inbox and headers of the message it handles.
@@ -152,6 +162,7 @@ impl HttpApp {
             propagate,
             internal: Some(self.internal.clone()),
             broker: self.broker.clone(),
+            namespace: self.namespace.clone(),
             reply_to,
             message_metadata,
             hops: 0,

@@ -12,7 +12,7 @@
 //! - [`backend`]: the [`Backend`] trait every storage implements.
 //! - [`embedded`]: the default, a crash-safe redb database in the host's
 //!   state directory (`keyvalue.redb`).
-//! - [`nats`]: NATS JetStream key-value buckets (`wharf-kv-<store>`), when
+//! - [`nats`]: NATS JetStream key-value buckets (one per app and store, named by the app's `Namespace`), when
 //!   the host runs with `--nats`.
 //! - [`host`]: the `wasi:keyvalue` host traits and [`add_to_linker`].
 //! - [`limits`]: key, value and batch sizes, checked before any backend

@@ -1,7 +1,9 @@
 //! The cluster backend: NATS JetStream key-value buckets, used when the
 //! host runs with `--nats`.
 //!
-//! Each store is one bucket, `wharf-kv-<store>`, created on first use
+//! Each store is one bucket, named per app and cluster by the app's
+//! [`Namespace`] (`wharf-kv-local-<app>-<store>`, see
+//! [`Namespace::bucket`]), created on first use
 //! (file storage, one value per key, no history), so every host pointed at
 //! the same NATS server (or cluster) sees the same data. `set` returns once
 //! JetStream has acknowledged the write.
@@ -29,10 +31,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::StreamExt as _;
 use tokio::sync::Mutex;
 
-use crate::backend::{Backend, KeyPage, Swap, add_delta, counter_value};
+use wharf_messaging::Namespace;
 
-/// Prefix of the bucket that holds store `<name>`.
-pub const BUCKET_PREFIX: &str = "wharf-kv-";
+use crate::backend::{Backend, KeyPage, Swap, add_delta, counter_value};
 
 /// Attempts of an `increment` that keeps losing to concurrent writers
 /// before it gives up (bounded, so a hot key cannot hang a request).
@@ -41,29 +42,33 @@ const MAX_INCREMENT_ATTEMPTS: usize = 64;
 /// The NATS JetStream key-value [`Backend`].
 pub struct NatsBackend {
     jetstream: async_nats::jetstream::Context,
+    /// Names the buckets, so apps and clusters on one NATS never share one.
+    namespace: Namespace,
     /// Bucket handles by store name, opened once.
     buckets: Mutex<HashMap<String, kv::Store>>,
 }
 
 impl NatsBackend {
-    /// Connects to the NATS server at `url` (JetStream must be enabled).
+    /// Connects to the NATS server at `url` (JetStream must be enabled), for
+    /// the stores of the app whose namespace is `namespace`.
     ///
     /// # Errors
     ///
     /// When the server cannot be reached.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, namespace: Namespace) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
             .name("wharf key-value")
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to NATS at {url} for key-value storage"))?;
-        Ok(Self::new(client))
+        Ok(Self::new(client, namespace))
     }
 
     /// Uses an existing connection.
-    pub fn new(client: async_nats::Client) -> Self {
+    pub fn new(client: async_nats::Client, namespace: Namespace) -> Self {
         Self {
             jetstream: async_nats::jetstream::new(client),
+            namespace,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -73,7 +78,7 @@ impl NatsBackend {
         if let Some(bucket) = buckets.get(store) {
             return Ok(bucket.clone());
         }
-        let name = format!("{BUCKET_PREFIX}{store}");
+        let name = self.namespace.bucket("kv", store);
         let bucket = wharf_messaging::jetstream::open_key_value(
             &self.jetstream,
             kv::Config {

@@ -143,9 +143,16 @@ async fn a_second_host_on_the_same_state_directory_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_backend_compare_and_swap_maps_to_revisions() {
     let nats = nats_server::NatsServer::start_with_jetstream();
-    check(Arc::new(NatsBackend::connect(&nats.url).await.unwrap())).await;
+    check(Arc::new(
+        NatsBackend::connect(&nats.url, wharf_messaging::Namespace::for_app("test", None))
+            .await
+            .unwrap(),
+    ))
+    .await;
     // A second client sees the same buckets.
-    let other = NatsBackend::connect(&nats.url).await.unwrap();
+    let other = NatsBackend::connect(&nats.url, wharf_messaging::Namespace::for_app("test", None))
+        .await
+        .unwrap();
     assert_eq!(
         other.get("race", "n").await.unwrap().as_deref(),
         Some(&b"100"[..])

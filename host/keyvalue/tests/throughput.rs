@@ -82,7 +82,11 @@ async fn get_and_set_operations_per_second_for_both_backends() {
     let nats = nats_server::NatsServer::start_with_jetstream();
     measure(
         "nats",
-        Arc::new(NatsBackend::connect(&nats.url).await.unwrap()),
+        Arc::new(
+            NatsBackend::connect(&nats.url, wharf_messaging::Namespace::for_app("test", None))
+                .await
+                .unwrap(),
+        ),
     )
     .await;
 }

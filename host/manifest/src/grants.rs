@@ -449,7 +449,7 @@ pub const MAX_KEY_VALUE_STORE_LEN: usize = 64;
 
 /// Checks a name in `key_value_stores`: 1 to 64 lowercase ASCII letters,
 /// digits, `-` or `_`, starting with a letter or digit. Such a name is
-/// also valid in a NATS JetStream bucket name (`wharf-kv-<name>`) and a
+/// also valid in a NATS JetStream bucket name and a
 /// redb table name, so every backend can hold every granted store.
 pub fn check_key_value_store(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()

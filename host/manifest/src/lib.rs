@@ -175,8 +175,9 @@ pub use limits::Limits;
 pub use oci::{OCI_SCHEME, OciReference, ParseOciReferenceError};
 pub use route::Route;
 pub use topic::{
-    MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject, topic_pattern_covers,
-    topic_pattern_matches,
+    MAX_QUEUE_GROUP_LEN, MAX_TOPIC_LEN, check_not_reserved, check_queue_group, check_topic_pattern,
+    check_topic_subject, check_topic_syntax, pattern_covers_valid, pattern_matches_valid,
+    topic_pattern_covers, topic_pattern_matches,
 };
 pub use version::{DEFAULT_VERSION, MAX_VERSION_LEN, check_version_label};
 

@@ -12,6 +12,18 @@
 //! check a publish against a service's `publish` grants, and the capability
 //! diff uses [`topic_pattern_covers`] to tell whether a new grant allows
 //! anything the old ones did not.
+//!
+//! This module is the one definition of topic syntax: the brokers
+//! (`wharf_messaging::subject`) call [`check_topic_syntax`],
+//! [`pattern_matches_valid`] and [`check_queue_group`] rather than keeping
+//! rules of their own, so the manifest and the broker cannot disagree.
+//!
+//! Some subjects belong to the broker, not to services: `_INBOX.…` (reply
+//! inboxes) and every subject whose first token starts with `$` (`$KV`,
+//! `$JS`, `$SYS`, `$O`, …). A grant naming one is refused when the manifest
+//! is loaded ([`check_not_reserved`]). The host also puts every service
+//! subject into its app's namespace on the broker, so even `>` never
+//! reaches them; refusing them at load says so where the mistake is made.
 
 /// Longest accepted topic (subject or pattern), in characters.
 pub const MAX_TOPIC_LEN: usize = 255;
@@ -51,21 +63,9 @@ pub fn check_topic_subject(subject: &str) -> Result<(), String> {
 /// assert!(!topic_pattern_matches("orders.>", "orders"));
 /// ```
 pub fn topic_pattern_matches(pattern: &str, subject: &str) -> bool {
-    if check(pattern, true).is_err() || check(subject, false).is_err() {
-        return false;
-    }
-    let mut subject = subject.split('.');
-    for token in pattern.split('.') {
-        match (token, subject.next()) {
-            // At least one token is left, and `>` takes it and the rest.
-            (">", Some(_)) => return true,
-            (_, None) => return false,
-            ("*", Some(_)) => {}
-            (literal, Some(got)) if literal == got => {}
-            _ => return false,
-        }
-    }
-    subject.next().is_none()
+    check(pattern, true).is_ok()
+        && check(subject, false).is_ok()
+        && pattern_matches_valid(pattern, subject)
 }
 
 /// Whether every subject `pattern` matches, `grant` matches too: whether a
@@ -83,9 +83,90 @@ pub fn topic_pattern_matches(pattern: &str, subject: &str) -> bool {
 /// assert!(!topic_pattern_covers("orders.*", "orders.>"));
 /// ```
 pub fn topic_pattern_covers(grant: &str, pattern: &str) -> bool {
-    if check(grant, true).is_err() || check(pattern, true).is_err() {
-        return false;
+    check(grant, true).is_ok()
+        && check(pattern, true).is_ok()
+        && pattern_covers_valid(grant, pattern)
+}
+
+/// Longest accepted queue group name, in characters.
+pub const MAX_QUEUE_GROUP_LEN: usize = 64;
+
+/// Checks a queue group name: 1 to [`MAX_QUEUE_GROUP_LEN`] ASCII letters,
+/// digits, `_` or `-`.
+///
+/// # Errors
+///
+/// A message for the user, naming the group and what is wrong with it.
+pub fn check_queue_group(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err(
+            "queue_group must not be empty; leave it out for a plain subscription".to_owned(),
+        );
     }
+    if group.chars().count() > MAX_QUEUE_GROUP_LEN
+        || !group
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "invalid queue group `{}`: use 1 to {MAX_QUEUE_GROUP_LEN} letters, digits, `_` or `-`",
+            group.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a topic that names a subject reserved to the broker: first token
+/// `_INBOX` (reply inboxes) or starting with `$` (`$KV`, `$JS`, `$SYS`, …).
+/// Wildcards in the first token (`*`, `>`) are not reserved: the host
+/// confines them to the app's namespace.
+///
+/// # Errors
+///
+/// A message for the user naming the topic and the reserved prefix.
+pub fn check_not_reserved(topic: &str) -> Result<(), String> {
+    let first = topic.split('.').next().unwrap_or_default();
+    if first == "_INBOX" || first.starts_with('$') {
+        return Err(format!(
+            "`{}` is reserved to the broker (`{}` subjects carry replies, key-value and \
+             JetStream traffic); services cannot publish or subscribe to it",
+            topic.escape_debug(),
+            first.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the syntax of a topic (with `*` and `>` tokens when `wildcards`)
+/// without the [`MAX_TOPIC_LEN`] cap: for subjects on the broker itself,
+/// which carry an app namespace in front of what a service wrote.
+///
+/// # Errors
+///
+/// A message naming the topic and what is wrong with it.
+pub fn check_topic_syntax(topic: &str, wildcards: bool) -> Result<(), String> {
+    syntax(topic, wildcards)
+}
+
+/// [`topic_pattern_matches`] for a pattern and a subject already known to
+/// be valid: no checks, so a broker can call it per message.
+pub fn pattern_matches_valid(pattern: &str, subject: &str) -> bool {
+    let mut subject = subject.split('.');
+    for token in pattern.split('.') {
+        match (token, subject.next()) {
+            // At least one token is left, and `>` takes it and the rest.
+            (">", Some(_)) => return true,
+            (_, None) => return false,
+            ("*", Some(_)) => {}
+            (literal, Some(got)) if literal == got => {}
+            _ => return false,
+        }
+    }
+    subject.next().is_none()
+}
+
+/// [`topic_pattern_covers`] for two patterns already known to be valid.
+pub fn pattern_covers_valid(grant: &str, pattern: &str) -> bool {
     let mut pattern = pattern.split('.');
     for token in grant.split('.') {
         match (token, pattern.next()) {
@@ -108,8 +189,20 @@ pub(crate) fn has_wildcards(topic: &str) -> bool {
     topic.split('.').any(|token| token == "*" || token == ">")
 }
 
-/// Checks a topic, with or without wildcards.
+/// Checks a topic, with or without wildcards, and its length.
 fn check(topic: &str, wildcards: bool) -> Result<(), String> {
+    syntax(topic, wildcards)?;
+    if topic.len() > MAX_TOPIC_LEN {
+        return Err(format!(
+            "topic is {} characters long; at most {MAX_TOPIC_LEN} are allowed",
+            topic.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The syntax rules, without the length cap.
+fn syntax(topic: &str, wildcards: bool) -> Result<(), String> {
     if topic.is_empty() {
         return Err("a topic must not be empty".to_owned());
     }
@@ -128,12 +221,6 @@ fn check(topic: &str, wildcards: bool) -> Result<(), String> {
                 c.escape_debug()
             ))
         };
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(format!(
-            "topic is {} characters long; at most {MAX_TOPIC_LEN} are allowed",
-            topic.len()
-        ));
     }
     let tokens: Vec<&str> = topic.split('.').collect();
     if tokens.contains(&"") {

@@ -31,15 +31,15 @@ use crate::raw::{
     NoComponent, RawComponent, RawFile, RawLimits, RawManifest, RawService, RawSubscription,
     RawVariable,
 };
-use crate::topic::{MAX_TOPIC_LEN, check_topic_pattern, check_topic_subject};
+use crate::topic::{
+    MAX_TOPIC_LEN, check_not_reserved, check_queue_group, check_topic_pattern, check_topic_subject,
+};
 use crate::{ComponentSource, Language, Manifest, ManifestError, OciReference, Route, ServiceSpec};
 
 /// Longest accepted service name; names become DNS labels (`x.internal`),
 /// which are limited to 63 bytes.
 pub(crate) const MAX_SERVICE_NAME_LEN: usize = 63;
 
-/// Longest accepted `queue_group`, in characters.
-const MAX_QUEUE_GROUP_LEN: usize = 64;
 
 /// Where a manifest's text came from.
 pub(crate) struct Input<'a> {
@@ -519,7 +519,9 @@ impl<'a> Validator<'a> {
         let mut ok = true;
         let mut patterns = Vec::with_capacity(raw.len());
         for (index, pattern) in raw.into_iter().enumerate() {
-            match check_topic_pattern(pattern.get_ref()) {
+            match check_topic_pattern(pattern.get_ref())
+                .and_then(|()| check_not_reserved(pattern.get_ref()))
+            {
                 Ok(()) => patterns.push(pattern.into_inner()),
                 Err(message) => {
                     ok = false;
@@ -553,35 +555,18 @@ impl<'a> Validator<'a> {
             };
 
             let topic = entry.topic.get_ref();
-            let topic_valid = match check_topic_pattern(topic) {
-                Ok(()) => true,
-                Err(message) => {
-                    report(self, entry.topic.span(), &at.key("topic"), message);
-                    false
-                }
-            };
+            let topic_valid =
+                match check_topic_pattern(topic).and_then(|()| check_not_reserved(topic)) {
+                    Ok(()) => true,
+                    Err(message) => {
+                        report(self, entry.topic.span(), &at.key("topic"), message);
+                        false
+                    }
+                };
 
             let queue_group = entry.queue_group.as_ref().map(|g| g.get_ref().clone());
             if let Some(group) = &entry.queue_group {
-                let text = group.get_ref();
-                let problem = if text.is_empty() {
-                    Some(
-                        "queue_group must not be empty; leave it out for a plain subscription"
-                            .to_owned(),
-                    )
-                } else if text.chars().count() > MAX_QUEUE_GROUP_LEN
-                    || !text
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                {
-                    Some(format!(
-                        "invalid queue group `{}`: use 1 to {MAX_QUEUE_GROUP_LEN} letters, \
-                         digits, `_` or `-`",
-                        text.escape_debug()
-                    ))
-                } else {
-                    None
-                };
+                let problem = check_queue_group(group.get_ref()).err();
                 if let Some(problem) = problem {
                     report(self, group.span(), &at.key("queue_group"), problem);
                 }
@@ -623,7 +608,9 @@ impl<'a> Validator<'a> {
 
             let dead_letter = match &entry.dead_letter {
                 Some(subject) => {
-                    if let Err(message) = check_topic_subject(subject.get_ref()) {
+                    if let Err(message) = check_topic_subject(subject.get_ref())
+                        .and_then(|()| check_not_reserved(subject.get_ref()))
+                    {
                         report(self, subject.span(), &at.key("dead_letter"), message);
                     }
                     subject.get_ref().clone()

@@ -19,6 +19,11 @@
 //!    dead-letter subject with the error, the attempt count and the
 //!    original subject as headers.
 //!
+//! Topics and dead-letter subjects are the service's view: on the broker
+//! they live in the app's namespace
+//! ([`Namespace`](wharf_messaging::Namespace)), and the handler sees the
+//! subject and reply-to with the namespace taken off.
+//!
 //! Every message ends in exactly one of `handled`, `dead_lettered` or
 //! `dropped` (a dead letter that itself fails, or one that cannot be
 //! published), counted in `wharf_messages_total` and logged.
@@ -90,8 +95,6 @@ struct Running {
 
 /// Runs services for the messages they subscribe to.
 pub struct MessageTrigger {
-    /// The app's name, which durable subscriptions are named from.
-    app_name: String,
     app: Arc<HttpApp>,
     broker: Arc<dyn Broker>,
     metrics: Arc<Metrics>,
@@ -100,16 +103,13 @@ pub struct MessageTrigger {
 }
 
 impl MessageTrigger {
-    /// A trigger for the services of `app` (named `app_name`), receiving
-    /// from `broker`.
+    /// A trigger for the services of `app`, receiving from `broker`.
     pub fn new(
-        app_name: &str,
         app: Arc<HttpApp>,
         broker: Arc<dyn Broker>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            app_name: app_name.to_owned(),
             app,
             broker,
             metrics,
@@ -155,10 +155,13 @@ impl MessageTrigger {
                 continue;
             }
             if spec.durable {
+                // Named from the app's namespace (per app, and per cluster on
+                // NATS), so two apps never share a stream or consumer.
+                let namespace = self.app.namespace();
                 let durable = DurableSpec {
-                    app: self.app_name.clone(),
+                    app: namespace.prefix().to_owned(),
                     service: key.service.clone(),
-                    topic: spec.topic.clone(),
+                    topic: namespace.to_broker(&spec.topic),
                     queue_group: spec.queue_group.clone(),
                     ack_wait: ack_waits.get(&key).copied().unwrap_or(ACK_WAIT_MARGIN),
                     max_in_flight: usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
@@ -194,7 +197,11 @@ impl MessageTrigger {
             let capacity = usize::try_from(spec.max_in_flight).unwrap_or(16).max(1) * 2;
             let subscription = self
                 .broker
-                .subscribe(&spec.topic, spec.queue_group.as_deref(), capacity)
+                .subscribe(
+                    &self.app.namespace().to_broker(&spec.topic),
+                    spec.queue_group.as_deref(),
+                    capacity,
+                )
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -352,7 +359,7 @@ impl MessageTrigger {
         }
         match self
             .broker
-            .publish(dead_letter(spec, message, attempt, &error))
+            .publish(dead_letter(self.app.namespace(), spec, message, attempt, &error))
             .await
         {
             Ok(()) => {
@@ -404,7 +411,7 @@ impl MessageTrigger {
         }
         match self
             .broker
-            .publish(dead_letter(spec, &message, attempt, &error))
+            .publish(dead_letter(self.app.namespace(), spec, &message, attempt, &error))
             .await
         {
             Ok(()) => {
@@ -444,13 +451,21 @@ impl MessageTrigger {
         }
         let trace = TraceContext::from_request_headers(&headers);
         let propagate = wharf_http::handler::propagation(&trace, &request_id);
+        let namespace = self.app.namespace();
+        // What the guest sees: the subject without the namespace, and a
+        // reply-to only when it is the app's own subject or a host inbox.
+        let reply_to =
+            wharf_core::messaging::guest_reply_to(namespace, message.reply_to.as_deref());
         let propagate = match message_key {
             Some(key) if !key.is_empty() => with_message_ids(propagate, key),
             _ => propagate,
         };
         let outbound = self.app.outbound_context(
             propagate,
-            message.reply_to.clone(),
+            reply_to
+                .is_some()
+                .then(|| message.reply_to.clone())
+                .flatten(),
             Arc::new(message.headers.clone()),
         );
         let _permit = template
@@ -460,7 +475,16 @@ impl MessageTrigger {
             .map_err(|e| anyhow::anyhow!("service at capacity: {e:?}"))?;
         let mut store = template.new_store(request_id, outbound)?;
         let timeout = template.policy().limits.timeout;
-        let run = template.handle_message(&mut store, message);
+        let guest_message = Message {
+            subject: namespace
+                .from_broker(&message.subject)
+                .unwrap_or(&message.subject)
+                .to_owned(),
+            body: message.body.clone(),
+            headers: message.headers.clone(),
+            reply_to: reply_to.clone(),
+        };
+        let run = template.handle_message(&mut store, &guest_message);
         let retire = serving.retire.clone();
         tokio::select! {
             ended = tokio::time::timeout(timeout, run) => match ended {
@@ -488,18 +512,25 @@ impl MessageTrigger {
 /// the original headers plus the error, the attempt count and the
 /// original subject.
 fn dead_letter(
+    namespace: &wharf_messaging::Namespace,
     spec: &SubscriptionSpec,
     message: &Message,
     attempts: u32,
     error: &anyhow::Error,
 ) -> Message {
-    let mut dead = Message::new(spec.dead_letter.clone(), message.body.clone());
+    let mut dead = Message::new(namespace.to_broker(&spec.dead_letter), message.body.clone());
     dead.headers = message.headers.clone();
     dead.headers.push((ERROR_HEADER.into(), one_line(error)));
     dead.headers
         .push((ATTEMPTS_HEADER.into(), attempts.to_string()));
-    dead.headers
-        .push((ORIGINAL_SUBJECT_HEADER.into(), message.subject.clone()));
+    // The subject as the app names it, like the dead-letter subject itself.
+    dead.headers.push((
+        ORIGINAL_SUBJECT_HEADER.into(),
+        namespace
+            .from_broker(&message.subject)
+            .unwrap_or(&message.subject)
+            .to_owned(),
+    ));
     dead
 }
 

@@ -32,5 +32,5 @@ pub use broker::{Broker, BrokerError, Subscription};
 pub use durable::{Delivery, DurableLimits, DurableSpec, DurableSubscription, durable_names};
 pub use embedded::EmbeddedBroker;
 pub use message::Message;
-pub use nats::NatsBroker;
-pub use subject::SubjectError;
+pub use nats::{NatsBroker, NatsSecurity};
+pub use subject::{Namespace, SubjectError};

@@ -14,16 +14,30 @@
 //!
 //! # Buffering
 //!
-//! The client buffers deliveries per subscription (`async-nats`'s
-//! `subscription_capacity`, [`SUBSCRIPTION_CAPACITY`] here); a subscriber
-//! that falls that far behind has further messages dropped by the client,
-//! which reports a slow-consumer event that [`NatsBroker::dropped`] counts.
-//! The `capacity` argument of [`Broker::subscribe`] therefore does not
-//! apply: the client has one buffer size per connection, and forwarding
-//! through a second, smaller buffer would cost a task and a copy per
-//! message for no stronger guarantee. Publishing never waits for a slow
-//! subscriber: the server is in between.
+//! Deliveries a subscriber has not taken yet are held in host memory, so
+//! they are bounded in bytes, not only in messages: a message is only as
+//! big as the server's `max_payload` (1 MiB by default), but thousands of
+//! them add up. Each subscription has a task that takes deliveries from the
+//! client's buffer at once ([`CLIENT_CAPACITY`] messages, so it never
+//! holds more than that many `max_payload`s) and queues them for the
+//! subscriber up to [`SUBSCRIPTION_BYTES`] of payload and
+//! [`SUBSCRIPTION_CAPACITY`] messages. A delivery that does not fit is
+//! dropped and counted, like the client's own slow-consumer drops, in
+//! [`NatsBroker::dropped`]. The `capacity` argument of
+//! [`Broker::subscribe`] does not apply: a burst of small messages must not
+//! be dropped while a bounded number of bytes is buffered. Publishing never
+//! waits for a slow subscriber: the server is in between.
+//!
+//! # Credentials and TLS
+//!
+//! [`NatsSecurity`] carries what the server asks of its clients: a user
+//! and password, a token, an NKey seed or a `.creds` file (JWT and seed),
+//! and TLS (a CA to verify the server, a client certificate and key). The
+//! host's NATS identity is the control plane's: it reads and writes the
+//! cluster's deployment record, so a server shared with anything else
+//! should require it.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +53,19 @@ use crate::broker::{Broker, BrokerError, Subscription};
 use crate::message::Message;
 use crate::subject::{validate_pattern, validate_queue_group, validate_subject};
 
-/// Deliveries the client buffers per subscription before dropping
-/// (`async-nats`'s default).
+/// Deliveries queued per subscription for a subscriber that has not taken
+/// them yet, at most (see the module's "Buffering").
 pub const SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
+
+/// Payload bytes queued per subscription, at most; a delivery beyond it is
+/// dropped and counted.
+pub const SUBSCRIPTION_BYTES: usize = 32 * 1024 * 1024;
+
+/// The client's own per-subscription buffer, in messages (the connection's
+/// JetStream consumers use it too). A [`Broker`] subscription's task
+/// drains it at once, so it stays near empty; even full it holds at most
+/// this many `max_payload`s.
+pub const CLIENT_CAPACITY: usize = 1024;
 
 /// How long [`Broker::flush`] (and so [`Broker::subscribe`]) waits for the
 /// server's round trip.
@@ -56,17 +80,122 @@ pub struct NatsBroker {
     slow_consumer_drops: Arc<AtomicU64>,
 }
 
+/// How a host proves itself to the NATS server and checks the server: at
+/// most one of user/password, token, NKey seed and `.creds` file, plus TLS.
+#[derive(Debug, Clone, Default)]
+pub struct NatsSecurity {
+    /// User name (with [`password`](Self::password)).
+    pub user: Option<String>,
+    /// Password of [`user`](Self::user).
+    pub password: Option<String>,
+    /// Token authentication.
+    pub token: Option<String>,
+    /// File holding an NKey seed (`SU…`).
+    pub nkey_file: Option<PathBuf>,
+    /// A `.creds` file (user JWT and NKey seed, as `nsc` writes it).
+    pub creds_file: Option<PathBuf>,
+    /// PEM CA certificate(s) the server's certificate must chain to;
+    /// setting it requires TLS.
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that verify clients (with
+    /// [`tls_key`](Self::tls_key)).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of [`tls_cert`](Self::tls_cert).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl NatsSecurity {
+    /// Applies these settings to `options`.
+    ///
+    /// # Errors
+    ///
+    /// When two kinds of credentials are given, a user without a password
+    /// (or the reverse), a certificate without its key, or a file cannot be
+    /// read.
+    pub async fn apply(
+        &self,
+        mut options: async_nats::ConnectOptions,
+    ) -> anyhow::Result<async_nats::ConnectOptions> {
+        let kinds = [
+            self.user.is_some() || self.password.is_some(),
+            self.token.is_some(),
+            self.nkey_file.is_some(),
+            self.creds_file.is_some(),
+        ];
+        anyhow::ensure!(
+            kinds.iter().filter(|k| **k).count() <= 1,
+            "give one kind of NATS credentials: a user and password, a token, an NKey seed or a .creds file"
+        );
+        match (&self.user, &self.password) {
+            (Some(user), Some(password)) => {
+                options = options.user_and_password(user.clone(), password.clone());
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("a NATS user needs a password, and a password a user"),
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(path) = &self.nkey_file {
+            let seed = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the NKey seed {}", path.display()))?;
+            options = options.nkey(seed.trim().to_owned());
+        }
+        if let Some(path) = &self.creds_file {
+            options = options
+                .credentials_file(path)
+                .await
+                .with_context(|| format!("cannot read the NATS credentials {}", path.display()))?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            anyhow::ensure!(
+                ca.is_file(),
+                "the NATS CA file {} does not exist",
+                ca.display()
+            );
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                for file in [cert, key] {
+                    anyhow::ensure!(
+                        file.is_file(),
+                        "the NATS TLS file {} does not exist",
+                        file.display()
+                    );
+                }
+                options = options
+                    .add_client_certificate(cert.clone(), key.clone())
+                    .require_tls(true);
+            }
+            (None, None) => {}
+            _ => {
+                anyhow::bail!("a NATS client certificate needs its key, and a key its certificate")
+            }
+        }
+        Ok(options)
+    }
+}
+
 impl NatsBroker {
-    /// Connects to the NATS server at `url` (e.g. `nats://127.0.0.1:4222`).
+    /// Connects to the NATS server at `url` (e.g. `nats://127.0.0.1:4222`)
+    /// with no credentials and no TLS beyond what the URL says.
     ///
     /// Fails if the server cannot be reached now; once connected, the client
     /// reconnects by itself after a disconnection.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, &NatsSecurity::default()).await
+    }
+
+    /// Connects to the NATS server at `url` with `security`'s credentials
+    /// and TLS.
+    pub async fn connect_with(url: &str, security: &NatsSecurity) -> anyhow::Result<Self> {
         let slow_consumer_drops = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&slow_consumer_drops);
-        let client = async_nats::ConnectOptions::new()
+        let options = security.apply(async_nats::ConnectOptions::new()).await?;
+        let client = options
             .name("wharf")
-            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .subscription_capacity(CLIENT_CAPACITY)
             .event_callback(move |event| {
                 let counter = Arc::clone(&counter);
                 async move {
@@ -107,6 +236,55 @@ impl NatsBroker {
     pub fn dropped(&self) -> u64 {
         self.slow_consumer_drops.load(Ordering::Relaxed)
     }
+}
+
+/// A subscription whose undelivered messages are bounded in bytes and in
+/// number: a task moves them from the client's buffer to a queue, dropping
+/// (and counting in `dropped`) what does not fit. Dropping the
+/// subscription ends the task, which unsubscribes.
+fn bounded(mut subscriber: async_nats::Subscriber, dropped: Arc<AtomicU64>) -> Subscription {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let queued_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (count, bytes) = (queued.clone(), queued_bytes.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = sender.closed() => break,
+                next = subscriber.next() => {
+                    let Some(message) = next else { break };
+                    let size = message.payload.len();
+                    let full = count.load(Ordering::Acquire) >= SUBSCRIPTION_CAPACITY
+                        || bytes.load(Ordering::Acquire).saturating_add(size) > SUBSCRIPTION_BYTES;
+                    if full {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            subject = %message.subject.as_str().escape_debug(),
+                            bytes = size,
+                            "NATS subscriber queue full; message dropped"
+                        );
+                        continue;
+                    }
+                    count.fetch_add(1, Ordering::AcqRel);
+                    bytes.fetch_add(size, Ordering::AcqRel);
+                    if sender.send(from_nats(message)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = subscriber.unsubscribe().await;
+    });
+    let stream = futures::stream::unfold(receiver, move |mut receiver| {
+        let (count, bytes) = (queued.clone(), queued_bytes.clone());
+        async move {
+            let message = receiver.recv().await?;
+            count.fetch_sub(1, Ordering::AcqRel);
+            bytes.fetch_sub(message.body.len(), Ordering::AcqRel);
+            Some((message, receiver))
+        }
+    });
+    Subscription::from_stream(stream)
 }
 
 /// Converts our headers to a NATS header map; `None` when there are none.
@@ -221,7 +399,7 @@ impl Broker for NatsBroker {
         // before we return (publishers on other connections see it). With a
         // NATS cluster, interest still reaches other servers asynchronously.
         self.flush().await?;
-        Ok(Subscription::from_stream(subscriber.map(from_nats)))
+        Ok(bounded(subscriber, self.slow_consumer_drops.clone()))
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, BrokerError> {

@@ -1,130 +1,63 @@
-//! NATS subject rules, shared by every broker.
+//! NATS subject rules as the brokers apply them, and the per-app namespace
+//! every service subject lives in on the broker.
 //!
-//! This module owns what a valid subject and a valid subscription pattern
-//! are, how a pattern matches a subject, and whether one pattern is covered
-//! by another (the check the host makes when a service subscribes under a
-//! grant). It lives apart from the brokers so that the embedded broker, the
-//! NATS broker and the host's grant checks all agree on one set of rules.
+//! # Syntax
 //!
-//! The rules are NATS's, slightly stricter:
+//! What a valid subject, pattern and queue group are, and how a pattern
+//! matches, is defined once, by `wharf_manifest` (its `topic` module): this
+//! module calls it, so the grant a manifest names and the subject a broker
+//! carries follow one rule. The broker's check has no length cap (a
+//! namespaced subject is longer than what the service wrote; the manifest
+//! caps that).
 //!
-//! - a subject is one or more non-empty tokens separated by `.`;
-//! - no whitespace or control characters anywhere;
-//! - in a pattern a token may be `*` (exactly one token) or, as the last
-//!   token only, `>` (one or more tokens);
-//! - a publish subject has no wildcards;
-//! - `*` and `>` are refused inside a longer token (`a*`, `b>c`). NATS
-//!   accepts those as literal characters; refusing them keeps subjects and
-//!   grants unambiguous to read.
+//! # Namespaces
+//!
+//! Services never see the broker's raw subject space. Every subject a
+//! service publishes to, subscribes to or names as a reply-to is put into
+//! its app's [`Namespace`] before it reaches the broker, and taken out of it
+//! before a service sees a delivered message:
+//!
+//! | broker | namespace prefix |
+//! |---|---|
+//! | embedded, or NATS without `--cluster` | `wharf.local.<app>.` |
+//! | NATS with `--cluster <cluster>` | `wharf.cluster.<cluster>.<app>.` |
+//!
+//! `<app>` and `<cluster>` are encoded into one token each ([`encode_token`]:
+//! ASCII letters and digits kept, every other byte `_xx` in hex), so the
+//! namespaces of two apps or two clusters never overlap. A grant of `>` thus
+//! means "every subject of this app", and a service can never reach the
+//! broker's own subjects (`_INBOX.…` reply inboxes, `$KV.…`, `$JS.…`,
+//! `$SYS.…`), another app's or another cluster's subjects.
+//!
+//! Replies are the one way out of the namespace: when a service handles a
+//! request, the host hands it the reply inbox the requester's host
+//! generated, and the service may publish to exactly that subject (see
+//! `wharf_core::messaging`). JetStream key-value buckets and streams are
+//! named per namespace too ([`Namespace::bucket`]).
+//!
+//! External clients that talk to an app over NATS use the namespaced
+//! subject: `wharf.local.shop.orders.created` for `orders.created` of app
+//! `shop`.
 
-/// Why a subject or pattern was refused.
+/// Why a subject, pattern or queue group was refused; the message names it
+/// and says what is wrong (the manifest's wording).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubjectError {
-    /// The subject is the empty string.
-    #[error("subject is empty")]
-    Empty,
-    /// Two dots in a row, or a leading or trailing dot.
-    #[error("subject {subject:?} has an empty token")]
-    EmptyToken {
-        /// The refused subject.
-        subject: String,
-    },
-    /// Whitespace or a control character.
-    #[error("subject {subject:?} contains the invalid character {character:?}")]
-    InvalidCharacter {
-        /// The refused subject.
-        subject: String,
-        /// The first offending character.
-        character: char,
-    },
-    /// `*` or `>` inside a longer token, such as `a*` or `b>c`.
-    #[error("subject {subject:?} has a wildcard character inside a token")]
-    WildcardInsideToken {
-        /// The refused subject.
-        subject: String,
-    },
-    /// A `*` or `>` token in a subject that is published to.
-    #[error("subject {subject:?} contains a wildcard; wildcards are only allowed when subscribing")]
-    WildcardInSubject {
-        /// The refused subject.
-        subject: String,
-    },
-    /// A `>` token that is not the last one.
-    #[error("pattern {pattern:?} has `>` before its last token")]
-    FullWildcardNotLast {
-        /// The refused pattern.
-        pattern: String,
-    },
-}
-
-/// The single-token wildcard.
-const ONE: &str = "*";
-/// The tail wildcard: one or more tokens, last position only.
-const TAIL: &str = ">";
-
-/// Checks the characters and tokens shared by subjects and patterns.
-fn check_tokens(s: &str) -> Result<(), SubjectError> {
-    if s.is_empty() {
-        return Err(SubjectError::Empty);
-    }
-    if let Some(character) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(SubjectError::InvalidCharacter {
-            subject: s.to_owned(),
-            character,
-        });
-    }
-    for token in s.split('.') {
-        if token.is_empty() {
-            return Err(SubjectError::EmptyToken {
-                subject: s.to_owned(),
-            });
-        }
-        if token.len() > 1 && token.contains(['*', '>']) {
-            return Err(SubjectError::WildcardInsideToken {
-                subject: s.to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
+#[error("{0}")]
+pub struct SubjectError(String);
 
 /// Checks a subject that a message is published to: no wildcards.
 pub fn validate_subject(subject: &str) -> Result<(), SubjectError> {
-    check_tokens(subject)?;
-    if subject.split('.').any(|t| t == ONE || t == TAIL) {
-        return Err(SubjectError::WildcardInSubject {
-            subject: subject.to_owned(),
-        });
-    }
-    Ok(())
+    wharf_manifest::check_topic_syntax(subject, false).map_err(SubjectError)
 }
 
 /// Checks a subscription pattern: `*` tokens anywhere, `>` as the last token only.
 pub fn validate_pattern(pattern: &str) -> Result<(), SubjectError> {
-    check_tokens(pattern)?;
-    let mut tokens = pattern.split('.').peekable();
-    while let Some(token) = tokens.next() {
-        if token == TAIL && tokens.peek().is_some() {
-            return Err(SubjectError::FullWildcardNotLast {
-                pattern: pattern.to_owned(),
-            });
-        }
-    }
-    Ok(())
+    wharf_manifest::check_topic_syntax(pattern, true).map_err(SubjectError)
 }
 
-/// Checks a queue group name: non-empty, no whitespace or control characters.
+/// Checks a queue group name (see `wharf_manifest::check_queue_group`).
 pub fn validate_queue_group(group: &str) -> Result<(), SubjectError> {
-    if group.is_empty() {
-        return Err(SubjectError::Empty);
-    }
-    if let Some(character) = group.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(SubjectError::InvalidCharacter {
-            subject: group.to_owned(),
-            character,
-        });
-    }
-    Ok(())
+    wharf_manifest::check_queue_group(group).map_err(SubjectError)
 }
 
 /// Whether `pattern` matches the (wildcard-free) `subject`.
@@ -133,43 +66,99 @@ pub fn validate_queue_group(group: &str) -> Result<(), SubjectError> {
 /// matches `a.b` and `a.b.c` but not `a`. Both arguments are expected to be
 /// valid; invalid input gives an answer but not a meaningful one.
 pub fn pattern_matches(pattern: &str, subject: &str) -> bool {
-    let mut subject_tokens = subject.split('.');
-    for p in pattern.split('.') {
-        if p == TAIL {
-            return subject_tokens.next().is_some();
-        }
-        match subject_tokens.next() {
-            Some(s) if p == ONE || p == s => {}
-            _ => return false,
-        }
-    }
-    subject_tokens.next().is_none()
+    wharf_manifest::pattern_matches_valid(pattern, subject)
 }
 
 /// Whether every subject matched by `pattern` is also matched by `grant`.
 ///
-/// Used to check a subscription against what a service was granted:
 /// `pattern_covers("orders.>", "orders.*.created")` is true,
 /// `pattern_covers("orders.*", "orders.>")` is false (`orders.a.b`).
-/// For a wildcard-free `pattern` this is [`pattern_matches`]. Both arguments
-/// are expected to be valid patterns.
+/// Both arguments are expected to be valid patterns.
 pub fn pattern_covers(grant: &str, pattern: &str) -> bool {
-    let mut pattern_tokens = pattern.split('.');
-    for g in grant.split('.') {
-        if g == TAIL {
-            // `>` takes one or more tokens; every pattern token stands for at
-            // least one subject token, so any non-empty rest is covered.
-            return pattern_tokens.next().is_some();
-        }
-        match pattern_tokens.next() {
-            // The pattern can be longer than any fixed-length grant.
-            Some(TAIL) | None => return false,
-            Some(_) if g == ONE => {}
-            Some(p) if p == g => {}
-            Some(_) => return false,
+    wharf_manifest::pattern_covers_valid(grant, pattern)
+}
+
+/// Encodes `name` into one subject token that is also valid in a JetStream
+/// bucket or stream name: ASCII letters and digits are kept, every other
+/// byte becomes `_` and two lowercase hex digits (`my-app` → `my_2dapp`).
+/// Injective, so two names never share a namespace; never empty (the empty
+/// name is `_`).
+pub fn encode_token(name: &str) -> String {
+    if name.is_empty() {
+        return "_".to_owned();
+    }
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("_{byte:02x}"));
         }
     }
-    pattern_tokens.next().is_none()
+    out
+}
+
+/// The part of the broker's subject space one app's services live in (see
+/// the [module documentation](self) for the layout and why).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Namespace {
+    /// `wharf.local.<app>.` or `wharf.cluster.<cluster>.<app>.`, dot included.
+    prefix: String,
+    /// The same scope for JetStream names: `local-<app>` or
+    /// `cluster-<cluster>-<app>`.
+    names: String,
+}
+
+impl Namespace {
+    /// The namespace of app `app`, on a cluster's NATS when `cluster` is set.
+    pub fn for_app(app: &str, cluster: Option<&str>) -> Self {
+        let app = encode_token(app);
+        match cluster {
+            None => Self {
+                prefix: format!("wharf.local.{app}."),
+                names: format!("local-{app}"),
+            },
+            Some(cluster) => {
+                let cluster = encode_token(cluster);
+                Self {
+                    prefix: format!("wharf.cluster.{cluster}.{app}."),
+                    names: format!("cluster-{cluster}-{app}"),
+                }
+            }
+        }
+    }
+
+    /// The prefix, ending in `.`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The broker subject (or pattern) for a service's `subject`: `>` becomes
+    /// "every subject of this app", never more.
+    pub fn to_broker(&self, subject: &str) -> String {
+        format!("{}{subject}", self.prefix)
+    }
+
+    /// The service's view of a broker subject: `None` when the subject is
+    /// not in this namespace (a reply inbox, another app's subject).
+    pub fn from_broker<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.prefix.as_str())
+            .filter(|rest| !rest.is_empty())
+    }
+
+    /// A JetStream bucket or stream name of this namespace:
+    /// `wharf-<kind>-<scope>-<name>` (`wharf-kv-local-shop-cart`), every
+    /// part encoded with [`encode_token`] so names of different apps,
+    /// clusters or kinds never collide.
+    pub fn bucket(&self, kind: &str, name: &str) -> String {
+        format!(
+            "wharf-{}-{}-{}",
+            encode_token(kind),
+            self.names,
+            encode_token(name)
+        )
+    }
 }
 
 #[cfg(test)]
@@ -178,53 +167,20 @@ mod tests {
 
     #[test]
     fn valid_subjects() {
-        for s in [
-            "a",
-            "a.b",
-            "orders.created",
-            "_INBOX.abc123",
-            "a-b.c_d.1",
-            "ünï.cødé",
-        ] {
+        for s in ["a", "a.b", "orders.created", "_INBOX.abc123", "a-b.c_d.1"] {
             assert_eq!(validate_subject(s), Ok(()), "{s}");
         }
+        // Longer than a manifest topic: the namespace prefix is in front.
+        assert_eq!(validate_subject(&"a".repeat(400)), Ok(()));
     }
 
     #[test]
     fn invalid_subjects() {
-        assert_eq!(validate_subject(""), Err(SubjectError::Empty));
-        for s in [".", "a.", ".a", "a..b"] {
-            assert!(
-                matches!(validate_subject(s), Err(SubjectError::EmptyToken { .. })),
-                "{s}"
-            );
-        }
-        for s in ["a b", "a\tb", "a.b\n", "a\u{0}b", "a\u{a0}b"] {
-            assert!(
-                matches!(
-                    validate_subject(s),
-                    Err(SubjectError::InvalidCharacter { .. })
-                ),
-                "{s:?}"
-            );
-        }
-        for s in ["*", "a.*", ">", "a.>", "*.b"] {
-            assert!(
-                matches!(
-                    validate_subject(s),
-                    Err(SubjectError::WildcardInSubject { .. })
-                ),
-                "{s}"
-            );
-        }
-        for s in ["a*", "a.b>", "a.*b.c", "a.>>"] {
-            assert!(
-                matches!(
-                    validate_subject(s),
-                    Err(SubjectError::WildcardInsideToken { .. })
-                ),
-                "{s}"
-            );
+        for s in [
+            "", ".", "a.", ".a", "a..b", "a b", "a\tb", "a.b\n", "a\u{0}b", "*", "a.*", ">", "a.>",
+            "a*", "a.b>", "ünï",
+        ] {
+            assert!(validate_subject(s).is_err(), "{s:?}");
         }
     }
 
@@ -233,122 +189,79 @@ mod tests {
         for p in ["a", "*", ">", "a.*", "a.>", "*.b.>", "*.*"] {
             assert_eq!(validate_pattern(p), Ok(()), "{p}");
         }
-        for p in [">.a", "a.>.b", ">.>"] {
-            assert!(
-                matches!(
-                    validate_pattern(p),
-                    Err(SubjectError::FullWildcardNotLast { .. })
-                ),
-                "{p}"
-            );
+        for p in [">.a", "a.>.b", ">.>", "", "a..*", "a.b*", "a .b"] {
+            assert!(validate_pattern(p).is_err(), "{p}");
         }
-        assert!(validate_pattern("").is_err());
-        assert!(validate_pattern("a..*").is_err());
-        assert!(validate_pattern("a.b*").is_err());
-        assert!(validate_pattern("a .b").is_err());
+    }
+
+    #[test]
+    fn queue_groups() {
+        assert_eq!(validate_queue_group("workers-1_a"), Ok(()));
+        for g in ["", "a b", "a.b", &"a".repeat(65)] {
+            assert!(validate_queue_group(g).is_err(), "{g}");
+        }
     }
 
     #[test]
     fn matching() {
-        // literal
-        assert!(pattern_matches("a.b", "a.b"));
-        assert!(!pattern_matches("a.b", "a.c"));
-        assert!(!pattern_matches("a.b", "a"));
-        assert!(!pattern_matches("a", "a.b"));
-        // `*` matches exactly one token
         assert!(pattern_matches("a.*", "a.b"));
-        assert!(!pattern_matches("a.*", "a"));
         assert!(!pattern_matches("a.*", "a.b.c"));
-        assert!(pattern_matches("*.b", "a.b"));
-        assert!(pattern_matches("*", "a"));
-        assert!(!pattern_matches("*", "a.b"));
-        assert!(pattern_matches("a.*.c", "a.x.c"));
-        assert!(!pattern_matches("a.*.c", "a.x.y.c"));
-        // `>` matches one or more tokens
-        assert!(pattern_matches("a.>", "a.b"));
-        assert!(pattern_matches("a.>", "a.b.c.d"));
+        assert!(pattern_matches("a.>", "a.b.c"));
         assert!(!pattern_matches("a.>", "a"));
-        assert!(!pattern_matches("a.>", "b.c"));
-        assert!(pattern_matches(">", "a"));
-        assert!(pattern_matches(">", "a.b.c"));
-        assert!(pattern_matches("*.>", "a.b"));
-        assert!(!pattern_matches("*.>", "a"));
-        // no prefix matching on tokens
-        assert!(!pattern_matches("ab", "abc"));
-        assert!(!pattern_matches("a.b", "a.bc"));
-    }
-
-    #[test]
-    fn covering() {
-        // identical and wider grants
-        assert!(pattern_covers("a.b", "a.b"));
-        assert!(pattern_covers("a.*", "a.b"));
-        assert!(pattern_covers("a.*", "a.*"));
-        assert!(pattern_covers("a.>", "a.b"));
         assert!(pattern_covers("a.>", "a.*"));
-        assert!(pattern_covers("a.>", "a.>"));
-        assert!(pattern_covers("a.>", "a.*.>"));
-        assert!(pattern_covers("a.>", "a.b.c.>"));
-        assert!(pattern_covers(">", "a"));
-        assert!(pattern_covers(">", ">"));
-        assert!(pattern_covers(">", "*.*.>"));
-        assert!(pattern_covers("*.*", "a.*"));
-        assert!(pattern_covers("*.>", "a.b.>"));
-        // narrower grants
-        assert!(!pattern_covers("a.b", "a.*"));
         assert!(!pattern_covers("a.*", "a.>"));
-        assert!(!pattern_covers("a.*", "a.b.c"));
-        assert!(!pattern_covers("a.>", "a"));
-        assert!(!pattern_covers("a.>", ">"));
-        assert!(!pattern_covers("a.>", "*.b"));
-        assert!(!pattern_covers("a.b.>", "a.>"));
-        assert!(!pattern_covers("*", "a.b"));
-        assert!(!pattern_covers("*", ">"));
-        assert!(!pattern_covers("a", "b"));
-        assert!(!pattern_covers("a.b", "a"));
     }
 
-    /// `pattern_covers` agrees with `pattern_matches` on a small universe:
-    /// covered means every subject the pattern matches, the grant matches.
     #[test]
-    fn covering_agrees_with_matching() {
-        let tokens = ["a", "b"];
-        let mut subjects = Vec::new();
-        for len in 1..=4 {
-            let mut acc = vec![String::new()];
-            for _ in 0..len {
-                acc = acc
-                    .iter()
-                    .flat_map(|p| {
-                        tokens.iter().map(move |t| {
-                            if p.is_empty() {
-                                (*t).to_owned()
-                            } else {
-                                format!("{p}.{t}")
-                            }
-                        })
-                    })
-                    .collect();
-            }
-            subjects.extend(acc);
+    fn tokens_are_encoded_injectively() {
+        assert_eq!(encode_token("shop"), "shop");
+        assert_eq!(encode_token("my-app"), "my_2dapp");
+        assert_eq!(encode_token(".tmp x"), "_2etmp_20x");
+        assert_eq!(encode_token(""), "_");
+        assert_ne!(encode_token("a_2d"), encode_token("a-"));
+        for name in ["a.b", "a b", "*", ">", "$KV", "é"] {
+            assert!(validate_subject(&encode_token(name)).is_ok(), "{name}");
         }
-        let patterns = [
-            "a", "b", "*", ">", "a.b", "a.*", "*.b", "a.>", "*.>", "*.*", "a.*.>", "a.b.>",
-            "*.*.*", "a.b.a",
-        ];
-        for grant in patterns {
-            for pattern in patterns {
-                // Subjects up to 4 tokens are enough to tell these patterns apart.
-                let semantic = subjects
-                    .iter()
-                    .filter(|s| pattern_matches(pattern, s))
-                    .all(|s| pattern_matches(grant, s));
-                assert_eq!(
-                    pattern_covers(grant, pattern),
-                    semantic,
-                    "grant {grant} pattern {pattern}"
-                );
-            }
+    }
+
+    #[test]
+    fn namespaces_confine_and_separate() {
+        let shop = Namespace::for_app("shop", None);
+        assert_eq!(
+            shop.to_broker("orders.created"),
+            "wharf.local.shop.orders.created"
+        );
+        assert_eq!(shop.to_broker(">"), "wharf.local.shop.>");
+        assert_eq!(
+            shop.from_broker("wharf.local.shop.orders.created"),
+            Some("orders.created")
+        );
+        assert_eq!(shop.from_broker("wharf.local.shop."), None);
+        assert_eq!(shop.from_broker("_INBOX.abc"), None);
+        assert_eq!(shop.from_broker("wharf.local.shopx.a"), None);
+        let clustered = Namespace::for_app("shop", Some("prod"));
+        assert_eq!(clustered.to_broker("a"), "wharf.cluster.prod.shop.a");
+        assert_eq!(clustered.from_broker("wharf.local.shop.a"), None);
+        // `>` of one app never matches another app's or the broker's subjects.
+        let all = shop.to_broker(">");
+        for other in [
+            "_INBOX.abc",
+            "$KV.wharf-prod-deployments.record",
+            "$JS.API.INFO",
+            "$SYS.REQ.SERVER.PING",
+            "wharf.local.shop2.a",
+            "wharf.cluster.prod.shop.a",
+        ] {
+            assert!(!pattern_matches(&all, other), "{other}");
         }
+        assert_eq!(shop.bucket("kv", "cart"), "wharf-kv-local-shop-cart");
+        assert_eq!(
+            clustered.bucket("kv", "cart"),
+            "wharf-kv-cluster-prod-shop-cart"
+        );
+        assert_ne!(
+            Namespace::for_app("a-b", None).bucket("kv", "c"),
+            Namespace::for_app("a", None).bucket("kv", "b-c")
+        );
     }
 }

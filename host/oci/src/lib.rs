@@ -51,5 +51,6 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 pub use registry::{
-    Credentials, MAX_COMPONENT_BYTES, PASSWORD_ENV, Pulled, Pushed, Registry, USER_ENV,
+    Credentials, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, PASSWORD_ENV, Pulled, Pushed,
+    REGISTRY_ENV, Registry, USER_ENV,
 };

@@ -82,6 +82,22 @@ fn cluster_table(cluster: &ClusterStatus) -> String {
             host.age_ms as f64 / 1000.0
         ));
     }
+    if let Some(reason) = &cluster.refused_record {
+        out.push_str(&format!(
+            "\nREFUSED RECORD (host {}): {reason}\n",
+            cluster.host_id
+        ));
+    }
+    for host in &cluster.hosts {
+        if let Some(reason) = &host.refused_record
+            && host.host_id != cluster.host_id
+        {
+            out.push_str(&format!(
+                "REFUSED RECORD (host {}): {reason}\n",
+                host.host_id
+            ));
+        }
+    }
     out.push_str(&format!(
         "\n{:<20} {:<24} {:<18} {:<24} STATE\n",
         "SERVICE", "DESIRED", "HOST", "ACTIVE"

@@ -108,7 +108,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let mut nats_client = None;
         let broker: Arc<dyn Broker> = match &args.nats {
             Some(url) => {
-                let broker = NatsBroker::connect(url).await?;
+                let broker = NatsBroker::connect_with(url, &args.nats_security.to_security())
+                    .await?;
                 println!("Messaging through NATS at {url}");
                 nats_client = Some(broker.client().clone());
                 Arc::new(broker)
@@ -121,7 +122,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         };
         let cluster = match (&args.cluster, nats_client.clone()) {
             (Some(name), Some(client)) => {
-                let cluster = Cluster::join(client, name, &state_dir)
+                let cluster = Cluster::join(client, name, &state_dir, record_signing(&args)?)
                     .await
                     .with_context(|| format!("cannot join the cluster `{name}`"))?;
                 println!(
@@ -141,15 +142,21 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     Arc::new(FileComponentStore::open(&state_dir)?),
                 ),
             };
-        runtime.set_key_value(crate::key_value::open(nats_client, &state_dir))?;
+        // Every subject of this app's services lives in its namespace on
+        // the broker (per cluster on a cluster's NATS).
+        let namespace = wharf_messaging::Namespace::for_app(
+            &manifest.app_name,
+            args.cluster.as_deref().filter(|_| args.nats.is_some()),
+        );
+        runtime.set_key_value(crate::key_value::open(nats_client, &namespace, &state_dir))?;
         let http = HttpApp::new(
             RouteTable::default(),
             metrics.clone(),
             telemetry.clone(),
             Some(broker.clone()),
+            namespace,
         );
         let trigger = MessageTrigger::new(
-            &manifest.app_name,
             http.clone(),
             broker.clone(),
             metrics.clone(),
@@ -246,6 +253,31 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     // runtime rather than waited for.
     tokio.shutdown_timeout(Duration::from_millis(100));
     result
+}
+
+/// The operator key this host signs records with, and the operators whose
+/// records it applies (its own key when only that is given).
+fn record_signing(args: &UpArgs) -> anyhow::Result<wharf_cluster::RecordSigning> {
+    let signer = match &args.operator_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the operator key {}", path.display()))?;
+            Some(
+                wharf_trust::SigningKeyPair::from_secret_text(&text).with_context(|| {
+                    format!("{} is not a secret key from `wharf keygen`", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let trusted = if !args.trusted_operators.is_empty() {
+        Some(TrustPolicy::from_public_key_files(&args.trusted_operators)?)
+    } else {
+        signer
+            .as_ref()
+            .map(|s| TrustPolicy::new(vec![s.public_key()]))
+    };
+    Ok(wharf_cluster::RecordSigning { signer, trusted })
 }
 
 /// A `.wasm` path is served alone; anything else is a manifest or a folder

@@ -16,13 +16,21 @@ use crate::common::ChildHost;
 use crate::common::{eventually, metric};
 use crate::messaging::{App, get, nats_server, received};
 
+/// The app's name, which outside NATS clients need for its subjects.
+const APP: &str = "durable";
+
+/// `subject` as an outside NATS client names it: in the app's namespace.
+fn outside(subject: &str) -> String {
+    wharf_messaging::Namespace::for_app(APP, None).to_broker(subject)
+}
+
 /// `sink` handles `dur.*` durably; `front` publishes under `dur.>` over
 /// HTTP (used on the embedded broker, where only the host can publish).
 /// The sink's short timeouts make its ack wait 13 s, so what a killed
 /// host held comes back soon.
 fn manifest(data: &Path) -> String {
     format!(
-        "[service.front]\ncomponent = {c:?}\nroutes = [\"/...\"]\npublish = [\"dur.>\"]\n\n\
+        "[app]\nname = \"{APP}\"\n\n[service.front]\ncomponent = {c:?}\nroutes = [\"/...\"]\npublish = [\"dur.>\"]\n\n\
          [service.sink]\ncomponent = {c:?}\n\
          subscriptions = [{{ topic = \"dur.*\", durable = true, retries = 2, max_in_flight = 4, dead_letter = \"dead.sink\" }}]\n\
          limits = {{ timeout = \"2s\", queue_timeout = \"1s\" }}\n\
@@ -59,7 +67,7 @@ fn host(app: &App, state: &Path, extra: &[&str]) -> ChildHost {
 }
 
 async fn publish_js(js: &async_nats::jetstream::Context, subject: &str, body: String) {
-    js.publish(subject.to_owned(), body.into())
+    js.publish(outside(subject), body.into())
         .await
         .unwrap()
         .await
@@ -90,7 +98,7 @@ async fn durable_on_nats_keeps_messages_while_down_survives_sigkill_and_dead_let
 
     // A poison message is retried, dead-lettered with its headers, and
     // acknowledged; the messages after it are handled.
-    let mut dead = client.subscribe("dead.sink").await.unwrap();
+    let mut dead = client.subscribe(outside("dead.sink")).await.unwrap();
     client.flush().await.unwrap();
     publish_js(&js, "dur.fail", "poison".into()).await;
     for i in 0..20 {
@@ -143,7 +151,7 @@ async fn durable_on_nats_keeps_messages_while_down_survives_sigkill_and_dead_let
     // SIGKILL in the middle of a batch of 2,000: after a restart every
     // message is handled at least once.
     for i in 0..2000 {
-        js.publish("dur.slow", i.to_string().into()).await.unwrap();
+        js.publish(outside("dur.slow"), i.to_string().into()).await.unwrap();
     }
     client.flush().await.unwrap();
     eventually(60, "some of the batch handled", || {

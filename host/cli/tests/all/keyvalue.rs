@@ -402,7 +402,10 @@ async fn every_operation_works_on_nats_and_hosts_share_the_data() {
     // The buckets are real JetStream key-value buckets.
     let client = async_nats::connect(&nats.url).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    let bucket = js.get_key_value("wharf-kv-default").await.unwrap();
+    // Named for the app, so apps sharing a NATS server never share a bucket.
+    let app_name = dir.path().file_name().unwrap().to_str().unwrap();
+    let bucket = wharf_messaging::Namespace::for_app(app_name, None).bucket("kv", "default");
+    let bucket = js.get_key_value(&bucket).await.unwrap();
     assert_eq!(&bucket.get("both").await.unwrap().unwrap()[..], b"30");
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod attacks;
+mod attacks_net;
 mod cluster;
 mod compat;
 mod console;

@@ -185,9 +185,19 @@ async fn a_queue_group_across_two_hosts_on_nats_handles_each_message_once() {
             Some(dir),
         )
     };
-    // Host A runs two members of the group, host B the third.
-    let app_a = App::new(&[worker("w1", &dirs[0]), worker("w2", &dirs[1])].concat());
-    let app_b = App::new(&worker("w3", &dirs[2]));
+    // Host A runs two members of the group, host B the third: two hosts
+    // of one app (`jobs`), so in one namespace on the broker.
+    let named = "[app]\nname = \"jobs\"\n";
+    let app_a = App::new(
+        &[
+            named.to_owned(),
+            worker("w1", &dirs[0]),
+            worker("w2", &dirs[1]),
+        ]
+        .concat(),
+    );
+    let app_b = App::new(&[named.to_owned(), worker("w3", &dirs[2])].concat());
+    let namespace = wharf_messaging::Namespace::for_app("jobs", None);
     let nats_args = ["--nats", nats.url.as_str()];
     let host_a = ChildHost::start(app_a.dir.path(), &nats_args);
     let host_b = ChildHost::start(app_b.dir.path(), &nats_args);
@@ -195,7 +205,10 @@ async fn a_queue_group_across_two_hosts_on_nats_handles_each_message_once() {
     let publisher = async_nats::connect(&nats.url).await.unwrap();
     for i in 0..1000 {
         publisher
-            .publish(format!("jobs.{}", i % 7), format!("{i}").into())
+            .publish(
+                namespace.to_broker(&format!("jobs.{}", i % 7)),
+                format!("{i}").into(),
+            )
             .await
             .unwrap();
     }
@@ -224,19 +237,27 @@ async fn a_queue_group_across_two_hosts_on_nats_handles_each_message_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_over_nats_carry_the_error_in_their_headers() {
     let nats = nats_server::NatsServer::start();
-    let app = App::new(&svc(
-        "flaky",
-        "subscriptions = [{ topic = \"work.fail\", retries = 1 }]",
-        None,
+    let app = App::new(&format!(
+        "[app]\nname = \"flaky-app\"\n{}",
+        svc(
+            "flaky",
+            "subscriptions = [{ topic = \"work.fail\", retries = 1 }]",
+            None,
+        )
     ));
     let _host = ChildHost::start(app.dir.path(), &["--nats", nats.url.as_str()]);
+    // Outside clients use the app's namespaced subjects.
+    let namespace = wharf_messaging::Namespace::for_app("flaky-app", None);
     let client = async_nats::connect(&nats.url).await.unwrap();
-    let mut dead = client.subscribe("work.fail.dlq").await.unwrap();
+    let mut dead = client
+        .subscribe(namespace.to_broker("work.fail.dlq"))
+        .await
+        .unwrap();
     client.flush().await.unwrap();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("x-request-id", "req-77");
     client
-        .publish_with_headers("work.fail", headers, "payload".into())
+        .publish_with_headers(namespace.to_broker("work.fail"), headers, "payload".into())
         .await
         .unwrap();
     let letter = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut dead))

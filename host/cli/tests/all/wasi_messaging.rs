@@ -14,12 +14,20 @@ use crate::common::{ChildHost, run_wharf};
 use crate::common::{eventually, metric};
 use crate::messaging::{App, get, nats_server, received};
 
+/// The app's name, which outside NATS clients need for its subjects.
+const APP: &str = "wasi-msg";
+
+/// `subject` as an outside NATS client names it: in the app's namespace.
+fn outside(subject: &str) -> String {
+    wharf_messaging::Namespace::for_app(APP, None).to_broker(subject)
+}
+
 /// One service, `wm`: HTTP driver on every route, may publish under
 /// `wm.>`, handles `wm.*` (one retry, dead letters to `dead.wm`) and its
 /// own dead letters.
 fn manifest(data: &Path) -> String {
     format!(
-        "[service.wm]\ncomponent = {:?}\nroutes = [\"/...\"]\npublish = [\"wm.>\"]\n\
+        "[app]\nname = \"{APP}\"\n\n[service.wm]\ncomponent = {:?}\nroutes = [\"/...\"]\npublish = [\"wm.>\"]\n\
          subscriptions = [{{ topic = \"wm.*\", retries = 1, dead_letter = \"dead.wm\" }}, {{ topic = \"dead.wm\" }}]\n\
          files = [{{ source = {:?}, path = \"/data\", mode = \"rw\" }}]\n",
         art::MSG_WASI_COMPONENT,
@@ -136,7 +144,7 @@ async fn wasi_messaging_on_nats_maps_metadata_to_headers_and_handles_each_messag
 
     // A guest's metadata and content type are NATS headers.
     let client = async_nats::connect(&nats.url).await.unwrap();
-    let mut notes = client.subscribe("wm.note").await.unwrap();
+    let mut notes = client.subscribe(outside("wm.note")).await.unwrap();
     client.flush().await.unwrap();
     assert_eq!(
         get(&host, "/publish?topic=wm.note&body=n2&meta=m2&ct=text/csv")
@@ -168,7 +176,7 @@ async fn wasi_messaging_on_nats_maps_metadata_to_headers_and_handles_each_messag
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("x-test", format!("h{i}").as_str());
         client
-            .publish_with_headers("wm.ext", headers, format!("{i}").into())
+            .publish_with_headers(outside("wm.ext"), headers, format!("{i}").into())
             .await
             .unwrap();
     }

@@ -17,6 +17,8 @@ pub struct NatsServer {
     pub url: String,
     /// The JetStream store directory, when started with JetStream.
     store: Option<tempfile::TempDir>,
+    /// Extra command-line arguments (authentication, TLS).
+    args: Vec<String>,
 }
 
 impl NatsServer {
@@ -31,7 +33,17 @@ impl NatsServer {
         Self::start_with(true)
     }
 
+    /// Starts a server with extra command-line arguments, such as
+    /// `--user u --pass p` or `--tls --tlscert …`.
+    pub fn start_with_args(jetstream: bool, args: &[&str]) -> Self {
+        Self::start_full(jetstream, args.iter().map(|a| (*a).to_owned()).collect())
+    }
+
     fn start_with(jetstream: bool) -> Self {
+        Self::start_full(jetstream, Vec::new())
+    }
+
+    fn start_full(jetstream: bool, args: Vec<String>) -> Self {
         let binary = find_binary().unwrap_or_else(|| {
             panic!(
                 "`nats-server` is not installed, and the NATS tests need a real server: \
@@ -47,11 +59,12 @@ impl NatsServer {
             let store = jetstream.then(|| {
                 tempfile::tempdir().unwrap_or_else(|e| panic!("creating a JetStream dir: {e}"))
             });
-            let child = spawn(&binary, port, store.as_ref().map(|d| d.path()));
+            let child = spawn(&binary, port, store.as_ref().map(|d| d.path()), &args);
             let mut server = NatsServer {
                 child,
                 url: format!("nats://127.0.0.1:{port}"),
                 store,
+                args: args.clone(),
             };
             match server.wait_until_accepting(port) {
                 Ok(()) => return server,
@@ -92,7 +105,12 @@ impl NatsServer {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {}", self.url));
         let binary = find_binary().unwrap_or_else(|| panic!("`nats-server` is gone"));
-        self.child = spawn(&binary, port, self.store.as_ref().map(|d| d.path()));
+        self.child = spawn(
+            &binary,
+            port,
+            self.store.as_ref().map(|d| d.path()),
+            &self.args,
+        );
         if let Err(e) = self.wait_until_accepting(port) {
             panic!("nats-server did not restart: {e}");
         }
@@ -112,10 +130,16 @@ impl Drop for NatsServer {
 }
 
 /// Starts `binary` on `127.0.0.1:port`, with JetStream in `store` if given.
-fn spawn(binary: &std::path::Path, port: u16, store: Option<&std::path::Path>) -> Child {
+fn spawn(
+    binary: &std::path::Path,
+    port: u16,
+    store: Option<&std::path::Path>,
+    args: &[String],
+) -> Child {
     let mut command = Command::new(binary);
     command
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

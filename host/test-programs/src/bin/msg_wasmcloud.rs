@@ -10,8 +10,8 @@
 //!   `/data/received.log` when the service has a `/data` grant; `Ok`.
 //!
 //! HTTP (`wasi:http/incoming-handler`):
-//! - `GET /publish?topic=T&body=B` → `consumer.publish`; 200 `published\n`
-//!   or 502 `error: <e>\n`.
+//! - `GET /publish?topic=T&body=B[&reply_to=R]` → `consumer.publish`
+//!   (with reply-to `R` when given); 200 `published\n` or 502 `error: <e>\n`.
 //! - `GET /request?topic=T&body=B&timeout=MS` → `consumer.request`; 200
 //!   with the reply's body, or 502 `error: <e>\n`.
 //! - `GET /burst?topic=T&n=N` → publishes N messages (bodies `0`..`N-1`)
@@ -83,7 +83,7 @@ impl wasi::exports::http::incoming_handler::Guest for Component {
             "/publish" => match consumer::publish(&BrokerMessage {
                 subject: topic,
                 body: body.into_bytes(),
-                reply_to: None,
+                reply_to: query_param(&request, "reply_to"),
             }) {
                 Ok(()) => respond(out, 200, "published\n"),
                 Err(e) => respond(out, 502, &format!("error: {e}\n")),
