@@ -102,6 +102,24 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// An `increment` the guest asked for that cannot be done, whatever the
+/// backend: safe to show the guest as is (it names only the guest's own
+/// key), unlike storage errors, which stay in the host log.
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    /// The stored value is not a decimal u64.
+    #[error("the value of `{0}` is not a counter (a decimal u64 written by increment)")]
+    NotACounter(String),
+    /// The sum does not fit a u64.
+    #[error("incrementing `{key}` by {delta} overflows u64")]
+    Overflow {
+        /// The counter's key.
+        key: String,
+        /// What was to be added.
+        delta: u64,
+    },
+}
+
 /// Parses a stored counter; absent is 0.
 pub(crate) fn counter_value(key: &str, stored: Option<&[u8]>) -> anyhow::Result<u64> {
     let Some(bytes) = stored else {
@@ -110,16 +128,25 @@ pub(crate) fn counter_value(key: &str, stored: Option<&[u8]>) -> anyhow::Result<
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the value of `{key}` is not a counter (a decimal u64 written by increment)"
-            )
-        })
+        .ok_or_else(|| CounterError::NotACounter(shorten_key(key)).into())
 }
 
 /// `current + delta`, or an error naming the key on overflow.
 pub(crate) fn add_delta(key: &str, current: u64, delta: u64) -> anyhow::Result<u64> {
-    current
-        .checked_add(delta)
-        .ok_or_else(|| anyhow::anyhow!("incrementing `{key}` by {delta} overflows u64"))
+    current.checked_add(delta).ok_or_else(|| {
+        CounterError::Overflow {
+            key: shorten_key(key),
+            delta,
+        }
+        .into()
+    })
+}
+
+/// A key as shown in an error: escaped and at most 128 characters.
+fn shorten_key(key: &str) -> String {
+    key.chars()
+        .take(128)
+        .collect::<String>()
+        .escape_debug()
+        .to_string()
 }

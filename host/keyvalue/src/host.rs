@@ -84,6 +84,11 @@ impl<'a> KeyValueView<'a> {
     /// gets only what failed: the error chain can name host paths (the
     /// database file) and the backend's internals, which stay in the log.
     fn failed(&self, store: &str, what: &str, error: &anyhow::Error) -> Error {
+        // What the guest asked for wrongly, it is told; what went wrong in
+        // storage stays in the host log (it may name host paths).
+        if let Some(counter) = error.downcast_ref::<crate::backend::CounterError>() {
+            return Error::Other(format!("{what} failed: {counter}"));
+        }
         tracing::warn!(service = self.service, store = %guest_text(store), error = %format!("{error:#}"), "key-value {what} failed");
         Error::Other(format!(
             "{what} failed: storage error (details in the host log)"

@@ -40,7 +40,6 @@ use crate::{ComponentSource, Language, Manifest, ManifestError, OciReference, Ro
 /// which are limited to 63 bytes.
 pub(crate) const MAX_SERVICE_NAME_LEN: usize = 63;
 
-
 /// Where a manifest's text came from.
 pub(crate) struct Input<'a> {
     /// The TOML text.

@@ -104,11 +104,7 @@ pub struct MessageTrigger {
 
 impl MessageTrigger {
     /// A trigger for the services of `app`, receiving from `broker`.
-    pub fn new(
-        app: Arc<HttpApp>,
-        broker: Arc<dyn Broker>,
-        metrics: Arc<Metrics>,
-    ) -> Arc<Self> {
+    pub fn new(app: Arc<HttpApp>, broker: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             app,
             broker,
@@ -237,24 +233,17 @@ impl MessageTrigger {
         self: Arc<Self>,
         service: String,
         spec: SubscriptionSpec,
-        mut subscription: wharf_messaging::Subscription,
+        subscription: wharf_messaging::Subscription,
     ) {
-        let slots = Arc::new(tokio::sync::Semaphore::new(
-            usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
-        ));
+        let max_in_flight = spec.max_in_flight;
         let spec = Arc::new(spec);
-        while let Some(message) = subscription.next().await {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
+        for_each_bounded(subscription, max_in_flight, move |message| {
             let this = self.clone();
             let service = service.clone();
             let spec = spec.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                this.deliver(&service, &spec, message).await;
-            });
-        }
+            async move { this.deliver(&service, &spec, message).await }
+        })
+        .await;
     }
 
     async fn consume_durable(
@@ -292,22 +281,15 @@ impl MessageTrigger {
                 tokio::time::sleep(STATUS_EVERY).await;
             }
         }));
-        let slots = Arc::new(tokio::sync::Semaphore::new(
-            usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
-        ));
+        let max_in_flight = spec.max_in_flight;
         let spec = Arc::new(spec);
-        while let Some(delivery) = deliveries.next().await {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
+        for_each_bounded(deliveries, max_in_flight, move |delivery| {
             let this = self.clone();
             let service = service.clone();
             let spec = spec.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                this.deliver_durable(&service, &spec, delivery).await;
-            });
-        }
+            async move { this.deliver_durable(&service, &spec, delivery).await }
+        })
+        .await;
     }
 
     /// One delivery of a durable message: acked after the handler
@@ -359,7 +341,13 @@ impl MessageTrigger {
         }
         match self
             .broker
-            .publish(dead_letter(self.app.namespace(), spec, message, attempt, &error))
+            .publish(dead_letter(
+                self.app.namespace(),
+                spec,
+                message,
+                attempt,
+                &error,
+            ))
             .await
         {
             Ok(()) => {
@@ -411,7 +399,13 @@ impl MessageTrigger {
         }
         match self
             .broker
-            .publish(dead_letter(self.app.namespace(), spec, &message, attempt, &error))
+            .publish(dead_letter(
+                self.app.namespace(),
+                spec,
+                &message,
+                attempt,
+                &error,
+            ))
             .await
         {
             Ok(()) => {
@@ -532,6 +526,35 @@ fn dead_letter(
             .to_owned(),
     ));
     dead
+}
+
+/// Runs `handle` on a task of its own for every item of `items`, at most
+/// `max_in_flight` at once: while every slot is busy it stops reading, so
+/// the broker's bounded buffer (or the durable consumer's window) pushes
+/// back on publishers.
+async fn for_each_bounded<T, F, Fut>(
+    items: impl futures::Stream<Item = T> + Unpin,
+    max_in_flight: u32,
+    handle: F,
+) where
+    T: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(max_in_flight).unwrap_or(16).max(1),
+    ));
+    let mut items = items;
+    while let Some(item) = items.next().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let run = handle(item);
+        tokio::spawn(async move {
+            let _permit = permit;
+            run.await;
+        });
+    }
 }
 
 /// The wait before retry `attempt` (1-based): doubling from

@@ -85,6 +85,14 @@ impl DurableQueues {
         let path = state_dir.join(DATABASE_FILE);
         let db = redb::Database::create(&path)
             .with_context(|| format!("cannot open the durable message queue {}", path.display()))?;
+        // Queued messages are the app's data: readable by the host's user
+        // only, whatever the umask (like every file in the state directory).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", path.display()))?;
+        }
         let write = db.begin_write()?;
         write.open_table(MESSAGES)?;
         write.commit()?;

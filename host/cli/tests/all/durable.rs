@@ -151,7 +151,9 @@ async fn durable_on_nats_keeps_messages_while_down_survives_sigkill_and_dead_let
     // SIGKILL in the middle of a batch of 2,000: after a restart every
     // message is handled at least once.
     for i in 0..2000 {
-        js.publish(outside("dur.slow"), i.to_string().into()).await.unwrap();
+        js.publish(outside("dur.slow"), i.to_string().into())
+            .await
+            .unwrap();
     }
     client.flush().await.unwrap();
     eventually(60, "some of the batch handled", || {

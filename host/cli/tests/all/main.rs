@@ -34,5 +34,5 @@ mod security;
 mod services;
 mod shutdown;
 mod streaming;
-mod wasi_p3;
 mod wasi_messaging;
+mod wasi_p3;
