@@ -31,7 +31,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve an app (a `wharf.toml`, a folder holding one, or a single `.wasm`).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Compile an app's services (Rust, Python, JavaScript) to components.
     Build(BuildArgs),
     /// Scaffold a new service from a template.

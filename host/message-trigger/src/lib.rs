@@ -252,7 +252,7 @@ impl MessageTrigger {
         spec: SubscriptionSpec,
         subscription: DurableSubscription,
     ) {
-        let (mut deliveries, status) = subscription.into_parts();
+        let (deliveries, status) = subscription.into_parts();
         let pending = self
             .metrics
             .durable_pending

@@ -13,8 +13,7 @@ use wharf_test_artifacts as art;
 
 use crate::common::{ChildHost, TestApp, client, run_wharf};
 
-#[path = "../../../messaging/tests/support/nats_server.rs"]
-mod nats_server;
+use crate::messaging::nats_server;
 
 /// A `msg_wasmcloud` service with `extra` keys and, when `data` is set,
 /// that directory granted read-write as `/data` (where it logs what it
@@ -143,7 +142,7 @@ fn grants_naming_reserved_subjects_are_refused_at_load() {
         assert_eq!(code, 1, "{grant} was accepted:\n{stdout}\n{stderr}");
         let stderr = stderr.replace(app.dir.path().to_str().unwrap(), "<dir>");
         assert!(
-            stderr.contains(&format!("<dir>/wharf.toml:3:"))
+            stderr.contains("<dir>/wharf.toml:3:")
                 && stderr.contains(&format!(
                     "service.s.{key}: `{subject}` is reserved to the broker"
                 )),
