@@ -4,7 +4,7 @@
 //! `chromium` and `chromium-driver`, which scripts/test.sh installs).
 //!
 //! The browser test also writes the README's screenshot: always to
-//! `target/console.png`, and to `docs/console.png` when
+//! `target/console.png`, and to `host/admin/console.png` when
 //! `WHARF_UPDATE_SCREENSHOT=1`.
 
 use std::path::{Path, PathBuf};
@@ -559,7 +559,6 @@ fn save_screenshot(png: &[u8]) {
     let _ = std::fs::create_dir_all(&target);
     std::fs::write(target.join("console.png"), png).unwrap();
     if std::env::var_os("WHARF_UPDATE_SCREENSHOT").is_some() {
-        std::fs::create_dir_all(root.join("docs")).unwrap();
-        std::fs::write(root.join("docs/console.png"), png).unwrap();
+        std::fs::write(root.join("host/admin/console.png"), png).unwrap();
     }
 }
