@@ -150,7 +150,7 @@ impl MessageTrigger {
             if running.contains_key(&key) {
                 continue;
             }
-            if spec.durable {
+            let task = if spec.durable {
                 // Named from the app's namespace (per app, and per cluster on
                 // NATS), so two apps never share a stream or consumer.
                 let namespace = self.app.namespace();
@@ -160,7 +160,7 @@ impl MessageTrigger {
                     topic: namespace.to_broker(&spec.topic),
                     queue_group: spec.queue_group.clone(),
                     ack_wait: ack_waits.get(&key).copied().unwrap_or(ACK_WAIT_MARGIN),
-                    max_in_flight: usize::try_from(spec.max_in_flight).unwrap_or(16).max(1),
+                    max_in_flight: in_flight_slots(spec.max_in_flight),
                     limits: wharf_messaging::DurableLimits::default(),
                 };
                 let subscription = self.broker.subscribe_durable(&durable).await.map_err(|e| {
@@ -176,48 +176,40 @@ impl MessageTrigger {
                     broker = self.broker.name(),
                     "subscribed durably (at least once)"
                 );
-                let task = tokio::spawn(self.clone().consume_durable(
+                tokio::spawn(self.clone().consume_durable(
                     key.service.clone(),
                     spec.clone(),
                     subscription,
-                ));
-                running.insert(
-                    key,
-                    Running {
-                        spec,
-                        task: task.abort_handle(),
-                    },
-                );
-                continue;
-            }
-            let capacity = usize::try_from(spec.max_in_flight).unwrap_or(16).max(1) * 2;
-            let subscription = self
-                .broker
-                .subscribe(
-                    &self.app.namespace().to_broker(&spec.topic),
-                    spec.queue_group.as_deref(),
-                    capacity,
-                )
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "service `{}` cannot subscribe to `{}`: {e}",
-                        key.service,
-                        spec.topic
+                ))
+            } else {
+                let capacity = in_flight_slots(spec.max_in_flight).saturating_mul(2);
+                let subscription = self
+                    .broker
+                    .subscribe(
+                        &self.app.namespace().to_broker(&spec.topic),
+                        spec.queue_group.as_deref(),
+                        capacity,
                     )
-                })?;
-            tracing::info!(
-                service = %key.service,
-                topic = %spec.topic,
-                queue_group = spec.queue_group.as_deref().unwrap_or("-"),
-                broker = self.broker.name(),
-                "subscribed"
-            );
-            let task = tokio::spawn(self.clone().consume(
-                key.service.clone(),
-                spec.clone(),
-                subscription,
-            ));
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "service `{}` cannot subscribe to `{}`: {e}",
+                            key.service,
+                            spec.topic
+                        )
+                    })?;
+                tracing::info!(
+                    service = %key.service,
+                    topic = %spec.topic,
+                    queue_group = spec.queue_group.as_deref().unwrap_or("-"),
+                    broker = self.broker.name(),
+                    "subscribed"
+                );
+                tokio::spawn(
+                    self.clone()
+                        .consume(key.service.clone(), spec.clone(), subscription),
+                )
+            };
             running.insert(
                 key,
                 Running {
@@ -528,6 +520,11 @@ fn dead_letter(
     dead
 }
 
+/// How many messages of a subscription may be handled at once (at least 1).
+fn in_flight_slots(max_in_flight: u32) -> usize {
+    usize::try_from(max_in_flight).unwrap_or(usize::MAX).max(1)
+}
+
 /// Runs `handle` on a task of its own for every item of `items`, at most
 /// `max_in_flight` at once: while every slot is busy it stops reading, so
 /// the broker's bounded buffer (or the durable consumer's window) pushes
@@ -541,9 +538,7 @@ async fn for_each_bounded<T, F, Fut>(
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        usize::try_from(max_in_flight).unwrap_or(16).max(1),
-    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight_slots(max_in_flight)));
     let mut items = items;
     while let Some(item) = items.next().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
